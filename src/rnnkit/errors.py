@@ -1,0 +1,47 @@
+"""Errors that mean "the input is wrong", as opposed to a bug.
+
+The command line prints any :class:`InputError` as one line on stderr and exits with code 2;
+anything else is unexpected and exits with code 1. All of them are ``ValueError`` subclasses, so
+library users can keep catching ``ValueError``.
+
+>>> str(DataError("missing column 'text' (columns: title, body)", path="news.csv", line=1))
+"news.csv:1: missing column 'text' (columns: title, body)"
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class InputError(ValueError):
+    """Bad input from the user: a setting, a file, a run folder. Printed as one line; exit code 2."""
+
+
+class ConfigError(InputError):
+    """A setting is unknown, out of range, or contradicts another one."""
+
+
+class RunFolderError(InputError):
+    """A run folder is missing, incomplete, or its files disagree with each other."""
+
+
+class DataError(InputError):
+    """Bad data, located by file and (when known) line: ``path:line: message``.
+
+    Args:
+        message: what is wrong, naming the expected and the received value.
+        path: the file (or folder) the data came from, if any.
+        line: 1-based line number in that file, if known.
+    """
+
+    def __init__(self, message: str, path: str | PathLike | None = None, line: int | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.path or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return f"{where}: {self.message}" if where else self.message
