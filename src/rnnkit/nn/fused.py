@@ -1,0 +1,320 @@
+"""The layers' fast path: PyTorch's fused recurrent kernels run on the layer's own parameters.
+
+PyTorch's kernels (oneDNN on CPU, cuDNN on GPU, a native fallback elsewhere) run a whole stack of
+layers over a batch in one call, from a flat list of weights in the order ``weight_ih, weight_hh,
+bias_ih, bias_hh`` per layer and direction -- the order :class:`rnnkit.nn.LSTM` keeps its parameters
+in, so no weight is copied and gradients reach the layer's parameters directly.
+
+Three ways to run a batch, all equal to the reference path (the tests prove it):
+
+``full``
+    every sequence is ``L`` long (``lengths=None``): one call for the whole stack.
+``padded`` (ragged batches; the default)
+    one call per layer on the padded batch. Because padding only ever trails, the forward direction's
+    real steps are exact; its final ``h`` is read at each sequence's last real step. Two more things
+    make the rest exact:
+
+    * *frozen padding* (LSTM, GRU): each layer gets one extra input feature, 1.0 at padded steps and
+      0.0 at real ones, whose weights push the gates to saturation -- LSTM ``i = 0, f = 1`` and GRU
+      ``z = 1``, exactly, in floating point. Padded steps then leave ``c`` (LSTM) and ``h`` (GRU)
+      unchanged, so the kernel's own final cell state is the one at the last real step, and the
+      reverse direction, which meets the trailing padding first, starts at each sequence's last
+      real token with its initial state still zero. (The extended ``weight_ih`` is a concatenation
+      built per call, a few kilobytes; gradients flow through it to the layer's parameter.)
+    * *per-sequence reversal* (plain RNN, which has no gates, and any cell given an initial state):
+      the reverse direction runs on each sequence reversed within its own length
+      (``t -> len - 1 - t``), which puts its padding at the end too.
+
+    On CPU, large ragged batches are first cut into a few groups of similar lengths
+    (:func:`group_count`), so less padding is computed.
+``packed``
+    ``pack_padded_sequence`` and the kernels' packed entry point, as ``torch.nn.LSTM`` does. Used
+    only where it wins (:func:`prefers_packing`): GRU and plain RNN inference on CPU.
+
+Which wins was measured on torch 2.11-2.13, single-threaded CPU and an H100 (ragged lengths 5-80):
+padded LSTM training runs 2-6x faster than packed on CPU (oneDNN runs only padded LSTMs), and LSTMs
+and GRUs run 1.3-4x faster padded than packed on the H100. ``benchmarks/layers.py`` measures it again.
+
+``full`` and ``padded`` with one group are a fixed graph of tensor operations (no Python decisions
+on tensor values), so ``torch.jit.trace`` and ONNX export capture them for any batch size and
+length; the layers use only those while tracing.
+
+Shapes: ``N`` batch, ``L`` length, ``D`` directions, ``H`` hidden, ``E`` input features; ``x`` is
+batch-first ``[N, L, E]``; a state is a tuple ``(h,)`` or ``(h, c)`` of ``[num_layers·D, N, H]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["full", "padded", "packed", "prefers_packing", "group_count", "step_mask", "zero_state"]
+
+State = tuple[Tensor, ...]
+
+_KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+_GATED = ("LSTM", "GRU")
+
+# A pre-activation of ±1e4 puts σ at exactly 1.0 or 0.0 in float16/32/64 and dwarfs anything a
+# trained network adds to it (its inputs are zero at padded steps, and |h| <= 1 for LSTM and GRU).
+_SATURATE = 1e4
+
+
+def _call(
+    mode: str,
+    x: Tensor,
+    state: State,
+    weights: list[Tensor],
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+) -> tuple[Tensor, State]:
+    """One fused call over batch-first ``x``: ``(output [N, L, D·H], final state)``."""
+    hx = state if mode == "LSTM" else state[0]
+    output, *final = _KERNELS[mode](x, hx, weights, True, num_layers, dropout, training, bidirectional, True)
+    return output, tuple(final)
+
+
+def full(
+    mode: str,
+    x: Tensor,
+    state: State,
+    weights: list[Tensor],
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+) -> tuple[Tensor, State]:
+    """Every sequence is ``L`` long: the whole stack in one fused call."""
+    return _call(mode, x, state, weights, num_layers, dropout, training, bidirectional)
+
+
+def zero_state(mode: str, x: Tensor, rows: int, hidden_size: int) -> State:
+    """The all-zero state for ``x``'s batch: ``(h,)`` or ``(h, c)``, each ``[rows, N, H]``."""
+    zeros = x.new_zeros(rows, x.shape[0], hidden_size)
+    return (zeros, zeros.clone()) if mode == "LSTM" else (zeros,)
+
+
+def step_mask(lengths: Tensor, steps: int) -> Tensor:
+    """``[N, L]`` bool, True at each sequence's real steps ``t < length``."""
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def _reverse_each(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse every sequence within its own length (``t -> len-1-t``); padding stays in place.
+
+    The map is its own inverse, so the same call also undoes it.
+    """
+    n, steps = x.shape[0], x.shape[1]
+    t = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, L)
+    last = (lengths - 1).unsqueeze(1)  # (N, 1)
+    source = torch.where(t <= last, last - t, t)  # (N, L)
+    rows = source + torch.arange(n, device=x.device).unsqueeze(1) * steps  # (N, L) into (N*L, ...)
+    return x.reshape(n * steps, -1).index_select(0, rows.reshape(-1)).reshape(x.shape)
+
+
+def _saturating_column(mode: str, weight_ih: Tensor) -> Tensor:
+    """The extra input column that freezes the state at padded steps (see the module docstring)."""
+    rows = weight_ih.shape[0]
+    h = rows // (4 if mode == "LSTM" else 3)
+    column = weight_ih.new_zeros(rows, 1)  # (G*H, 1)
+    if mode == "LSTM":  # gates i, f, g, o: i -> 0, f -> 1
+        column[:h] = -_SATURATE
+        column[h : 2 * h] = _SATURATE
+    else:  # gates r, z, n: z -> 1
+        column[h : 2 * h] = _SATURATE
+    return column
+
+
+def _with_padding_feature(mode: str, weights: list[Tensor]) -> list[Tensor]:
+    """Each direction's ``weight_ih`` with the saturating column appended (``[G·H, E+1]``)."""
+    out = list(weights)
+    for i in range(0, len(out), 4):
+        out[i] = torch.cat([out[i], _saturating_column(mode, out[i])], dim=1)
+    return out
+
+
+def padded(
+    mode: str,
+    x: Tensor,
+    lengths: Tensor,
+    state: State | None,
+    weights: list[Tensor],
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+    groups: int = 1,
+) -> tuple[Tensor, State]:
+    """A ragged batch on its padding, layer by layer (see the module docstring).
+
+    Args:
+        state: the initial state, or None for zeros.
+        lengths: ``[N]`` int64 on ``x``'s device, each in ``1..L``.
+        groups: run the batch as this many groups of similar lengths (see :func:`group_count`),
+            each on its own, shorter padding. 1 (default) keeps the graph free of data-dependent
+            shapes, as tracing needs.
+
+    Returns:
+        ``output`` ``[N, L, D·H]`` with zeros at padded steps, and the final state taken at each
+        sequence's last real step.
+    """
+    config = (weights, num_layers, dropout, training, bidirectional)
+    if groups > 1:
+        return _in_length_groups(mode, x, lengths, state, config, groups)
+    n, steps = x.shape[0], x.shape[1]
+    d = 2 if bidirectional else 1
+    gated = mode in _GATED
+    # Frozen padding lets the reverse direction share the forward one's call, when it starts from zeros.
+    one_call = gated and state is None
+    hidden_size = weights[1].shape[1]  # weight_hh_l0 is [G*H, H]
+    state = state or zero_state(mode, x, num_layers * d, hidden_size)
+    keep = step_mask(lengths, steps).unsqueeze(-1).to(x.dtype)  # (N, L, 1)
+    padding = 1 - keep  # the extra input feature of frozen padding
+    batch = torch.arange(n, device=x.device)
+    finals: list[State] = []
+    layer_input = x * keep
+    for k in range(num_layers):
+        layer_weights = weights[4 * d * k : 4 * d * (k + 1)]
+        layer_state = tuple(s[d * k : d * (k + 1)] for s in state)
+        if gated:
+            layer_input = torch.cat([layer_input, padding], dim=-1)  # (N, L, E+1)
+            layer_weights = _with_padding_feature(mode, layer_weights)
+        with _weights_built_per_call(x):
+            if d == 1 or one_call:
+                output, final = _call(mode, layer_input, layer_state, layer_weights, 1, 0.0, training, d == 2)
+            else:
+                output, final = _reverse_in_own_call(
+                    mode, layer_input, lengths, layer_state, layer_weights, training
+                )
+        h_n = _last_real_steps(output, lengths, batch, d)
+        # The kernel's final c is exact (frozen padding); its final h is not (h = o ⊙ tanh(c) moves).
+        finals.append((h_n, final[1]) if mode == "LSTM" else (h_n,))
+        layer_input = output * keep  # (N, L, D*H)
+        if dropout and training and k < num_layers - 1:
+            layer_input = F.dropout(layer_input, dropout, training)
+    return layer_input, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+
+
+@contextlib.contextmanager
+def _weights_built_per_call(x: Tensor):
+    """Silence cuDNN's advice to flatten weights: the padded path builds its own for every call."""
+    if not x.is_cuda:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="RNN module weights are not part of single contiguous chunk"
+        )
+        yield
+
+
+def prefers_packing(mode: str, x: Tensor) -> bool:
+    """Whether to pack this ragged batch rather than run it on its padding.
+
+    Only on CPU, for GRU and plain RNN, when no backward pass will follow (``torch.no_grad``):
+    PyTorch runs those cells with the same native kernel padded or packed (oneDNN only takes
+    LSTMs), so without a backward pass to speed up, skipping the padding wins. Training, LSTMs,
+    and every cell on GPU are faster on the padded path (measured; see docs/benchmarks.md).
+    """
+    return x.device.type == "cpu" and mode != "LSTM" and not torch.is_grad_enabled()
+
+
+def group_count(lengths: Tensor, mode: str, hidden_size: int, max_groups: int = 4, min_size: int = 8) -> int:
+    """How many groups of similar lengths to run a ragged batch as (CPU; always 1 on GPU).
+
+    Sorted by length and cut into ``g`` equal parts of at least ``min_size`` sequences, a batch
+    costs about ``sum over parts of longest · (step_overhead + size)`` sequence-steps: each part
+    computes its own padding, and each step of a call costs a fixed ``step_overhead`` sequences'
+    worth of work -- about 512/H for oneDNN's LSTM and 4096/H for the native GRU and RNN kernels,
+    fitted to single-thread runs. This returns the ``g <= max_groups`` of least cost (the fewest,
+    on ties). On GPU, the extra launches and host syncs cost more than the padding saved.
+
+    >>> group_count(torch.tensor([80, 79, 10, 9]), "LSTM", 128)      # too few sequences to split
+    1
+    >>> group_count(torch.tensor([80] * 32 + [10] * 32), "LSTM", 128)
+    2
+    """
+    if lengths.device.type != "cpu":
+        return 1
+    step_overhead = (512 if mode == "LSTM" else 4096) / hidden_size
+    ordered = sorted(lengths.tolist(), reverse=True)
+    n = len(ordered)
+
+    def cost(g: int) -> float:
+        size = -(-n // g)  # torch.chunk's part size
+        return sum(ordered[i] * (step_overhead + min(size, n - i)) for i in range(0, n, size))
+
+    candidates = [g for g in range(1, max_groups + 1) if g == 1 or n // g >= min_size]
+    return min(candidates, key=cost)
+
+
+def _in_length_groups(
+    mode: str, x: Tensor, lengths: Tensor, state: State | None, config: tuple, groups: int
+) -> tuple[Tensor, State]:
+    """:func:`padded` on ``groups`` groups of similar lengths, put back in batch order."""
+    weights, num_layers, _, _, bidirectional = config
+    d, hidden_size = (2 if bidirectional else 1), weights[1].shape[1]
+    output = x.new_zeros(x.shape[0], x.shape[1], d * hidden_size)
+    finals = zero_state(mode, x, num_layers * d, hidden_size)  # filled group by group, like output
+    for rows in torch.argsort(lengths, descending=True, stable=True).chunk(groups):
+        longest = int(lengths[rows[0]])
+        part_state = None if state is None else tuple(s[:, rows] for s in state)
+        part_output, part_final = padded(mode, x[rows, :longest], lengths[rows], part_state, *config)
+        output[rows, :longest] = part_output  # (n_g, L_g, D*H) into (N, L, D*H)
+        for final, part in zip(finals, part_final, strict=True):
+            final[:, rows] = part
+    return output, finals
+
+
+def _reverse_in_own_call(
+    mode: str, x: Tensor, lengths: Tensor, state: State, weights: list[Tensor], training: bool
+) -> tuple[Tensor, State]:
+    """One bidirectional layer as two calls, the reverse one on each sequence reversed in place."""
+    forward, forward_final = _call(mode, x, tuple(s[:1] for s in state), weights[:4], 1, 0.0, training, False)
+    backward, backward_final = _call(
+        mode, _reverse_each(x, lengths), tuple(s[1:] for s in state), weights[4:], 1, 0.0, training, False
+    )
+    output = torch.cat([forward, _reverse_each(backward, lengths)], dim=-1)  # (N, L, 2*H)
+    final = tuple(torch.cat(pair) for pair in zip(forward_final, backward_final, strict=True))
+    return output, final
+
+
+def _last_real_steps(output: Tensor, lengths: Tensor, batch: Tensor, d: int) -> Tensor:
+    """``h_n`` ``[D, N, H]``: forward at each sequence's last real step, reverse at its first."""
+    h = output.shape[-1] // d
+    h_n = [output[batch, lengths - 1, :h]]  # (N, H)
+    if d == 2:
+        h_n.append(output[:, 0, h:])
+    return torch.stack(h_n)
+
+
+def packed(
+    mode: str,
+    x: Tensor,
+    lengths: Tensor,
+    state: State | None,
+    weights: list[Tensor],
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+) -> tuple[Tensor, State]:
+    """A ragged batch packed, as ``torch.nn.LSTM`` runs a ``PackedSequence`` (see :func:`prefers_packing`)."""
+    batch = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    rows = num_layers * (2 if bidirectional else 1)
+    state = state or zero_state(mode, x, rows, weights[1].shape[1])
+    state = tuple(s.index_select(1, batch.sorted_indices) for s in state)
+    hx = state if mode == "LSTM" else state[0]
+    data, *final = _KERNELS[mode](
+        batch.data, batch.batch_sizes, hx, weights, True, num_layers, dropout, training, bidirectional
+    )
+    result = PackedSequence(data, batch.batch_sizes, batch.sorted_indices, batch.unsorted_indices)
+    output, _ = pad_packed_sequence(result, batch_first=True, total_length=x.shape[1])
+    return output, tuple(s.index_select(1, batch.unsorted_indices) for s in final)
