@@ -7,6 +7,7 @@ stderr and exit code 2; anything unexpected keeps its traceback and exits with c
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -26,10 +27,542 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+class _OneLineHandler(logging.Handler):
+    """Prints a library warning as one line, ``rnnkit: warning: <message>``, on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().splitlines())
+        click.echo(f"rnnkit: {record.levelname.lower()}: {message}", err=True)
+
+
+def _setup_logging() -> None:
+    """Show the library's warnings (``logging.getLogger("rnnkit.…")``) on stderr, once per process."""
+    logger = logging.getLogger("rnnkit")
+    if not any(isinstance(h, _OneLineHandler) for h in logger.handlers):
+        logger.addHandler(_OneLineHandler(logging.WARNING))
+
+
+class DownloadProgress:
+    """A ``progress(bytes_done, bytes_total)`` callback that draws a tqdm bar per downloaded file on stderr.
+
+    Pass it to the library (``read_examples(spec, progress=...)``) and close it when done; a new bar
+    starts whenever ``bytes_done`` restarts at 0.
+    """
+
+    def __init__(self, desc: str = "download"):
+        self.desc = desc
+        self._bar = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or done == 0:
+            self.close()
+            self._bar = tqdm(total=total, desc=self.desc, unit="B", unit_scale=True, unit_divisor=1024)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> DownloadProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rnnkit")
 def cli() -> None:
     """Recurrent neural networks for text: train, evaluate, predict, generate, inspect, serve, export."""
+    _setup_logging()
+
+
+@cli.command("datasets")
+@click.option("--download", "download_name", metavar="NAME", help="Download NAME's files into the cache now.")
+def datasets_command(download_name: str | None) -> None:
+    """List the named datasets usable as --data SPEC: task, splits, size, where, and whether offline."""
+    from .data import fetch_dataset, list_datasets
+
+    if download_name:
+        with DownloadProgress(download_name) as progress:
+            fetch_dataset(download_name, progress=progress)
+    header = ("name", "task", "splits", "size", "where", "offline")
+    rows = [header, *(_dataset_row(d) for d in list_datasets())]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo("\nUse a name as --data SPEC, with an optional split: --data ag_news:test.")
+
+
+def _dataset_row(d: dict) -> tuple[str, ...]:
+    sizes = [d["sizes"][s] for s in d["splits"]]
+    size = " / ".join("?" if n is None else f"{n:,}" for n in sizes) + f" {d['unit']}"
+    where = "bundled" if d["bundled"] else _home_relative(d["where"])
+    if d["offline"]:
+        offline = "yes"
+    elif d["available"]:
+        offline = f"{', '.join(d['available'])} only"
+    else:
+        offline = "no (downloads on first use)"
+    return d["name"], d["task"], ", ".join(d["splits"]), size, where, offline
+
+
+def _home_relative(path: str) -> str:
+    from pathlib import Path
+
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path.startswith(home + "/") else path
+
+
+# --- train / eval / predict ------------------------------------------------------------------------
+def _config_options(command):
+    """Add one option per config field (``ModelConfig.hidden_dim`` → ``--hidden-dim``), help from its comment.
+
+    Every option defaults to None, meaning "not given", so presets and ``--config`` files keep their values.
+    """
+    import dataclasses
+    import typing
+
+    from .config import SECTIONS, field_help, field_types, option_name
+
+    for cls in reversed(list(SECTIONS.values())):
+        helps, types = field_help(cls), field_types(cls)
+        for f in reversed(dataclasses.fields(cls)):
+            tp = types[f.name]
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if args and typing.get_origin(tp) is not typing.Literal:
+                tp = args[0]
+            default = f.default if f.default is not dataclasses.MISSING else None
+            help_text = f"{helps.get(f.name, '')} [default: {default}]"
+            name = option_name(f.name)
+            if tp is bool:
+                option = click.option(f"{name}/--no-{name[2:]}", f.name, default=None, help=help_text)
+            elif typing.get_origin(tp) is typing.Literal:
+                option = click.option(name, f.name, type=click.Choice(typing.get_args(tp)), help=help_text)
+            else:
+                option = click.option(name, f.name, type=tp, help=help_text)
+            command = option(command)
+    return command
+
+
+class _TrainProgress:
+    """Trainer callback: a tqdm bar on stderr (loss, accuracy, tokens/s, ETA) and one line per evaluation."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self._shown = 0.0
+
+    def on_train_begin(self, trainer) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, desc="train", unit="step",
+                        file=sys.stderr, dynamic_ncols=True, leave=False)  # fmt: skip
+
+    def on_step_end(self, trainer, logs: dict) -> None:
+        import time
+
+        self.bar.update(logs["step"] - self.bar.n)
+        now = time.monotonic()
+        if now - self._shown > 0.5:
+            self._shown = now
+            postfix = {"loss": f"{logs['loss']:.4f}"}
+            if "accuracy" in logs:
+                postfix["acc"] = f"{logs['accuracy']:.3f}"
+            postfix["tok/s"] = f"{logs['tokens_per_s']:,.0f}"
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def on_evaluate(self, trainer, record: dict) -> None:
+        shown = [f"step {record['step']}", f"epoch {record['epoch']:.2f}"]
+        metrics = {k: v for k, v in record.items() if k.startswith(("train_", "valid_"))}
+        shown += [f"{k.replace('_', ' ')} {v:.4f}" for k, v in metrics.items()]
+        self.bar.write("  ".join(shown), file=sys.stderr)
+
+    def on_train_end(self, trainer, result) -> None:
+        self.bar.close()
+
+
+@cli.command("train")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="JSON settings file (or a run's config.json).")  # fmt: skip
+@click.option("--preset", help="Start from a preset: lesson-rnn, lesson-lstm, lesson-lstm-packed, default; "
+                                "char-lm, word-lm (language models).")  # fmt: skip
+@click.option("--task", type=click.Choice(["classify", "lm"]),
+              help="What to train: a classifier, or a language model (lm; starts from the char-lm preset "
+                   "unless --preset says otherwise). [default: classify]")  # fmt: skip
+@_config_options
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder to write. [default: runs/<preset>]")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out with its saved settings.")
+@click.option("--nproc", type=click.IntRange(min=1),
+              help="Train data-parallel in N processes on this machine (PyTorch DDP, as `torchrun "
+                   "--nproc-per-node N -m rnnkit train ...`); --batch-size stays the global batch. "
+                   "See docs/distributed.md.")  # fmt: skip
+def train_command(config_file, preset, task, out, resume, nproc, **settings) -> None:
+    """Train a model on --data and write a run folder (weights, vocabulary, metrics, report, plots)."""
+    from . import api
+    from .train import distributed
+
+    settings["task"] = task
+    if nproc is not None and nproc > 1:
+        _launch_train(nproc, config_file, preset, out, resume, settings)
+        return
+    main = distributed.is_main_process()  # under torchrun, rank 0 alone shows progress and the summary
+    if not main:
+        logging.getLogger("rnnkit").setLevel(logging.ERROR)
+    run = api.train(preset=preset, config=config_file, out=out, resume=resume,
+                    callbacks=[_TrainProgress()] if main else [], **settings)  # fmt: skip
+    if main:
+        _print_train_summary(run)
+
+
+def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: dict) -> None:
+    """``train --nproc N``: check the settings here, then run the same command (without ``--nproc``) in N
+    processes under torch's launcher; exit with the first failed process's exit code."""
+    from .config import option_name, resolve_config
+    from .train import distributed
+
+    if not resume:
+        cfg = resolve_config(preset=preset, config_file=config_file, overrides=settings)
+        distributed.check_world_size(nproc, cfg.train.batch_size)
+    args = ["train"]
+    for flag, value in (("--config", config_file), ("--preset", preset), ("--out", out)):
+        if value is not None:
+            args += [flag, str(value)]
+    for name, value in settings.items():
+        if isinstance(value, bool):
+            args.append(option_name(name) if value else "--no-" + option_name(name)[2:])
+        elif value is not None:
+            args += [option_name(name), str(value)]
+    if resume:
+        args.append("--resume")
+    code = distributed.launch(nproc, args)
+    if code:
+        sys.exit(code)
+
+
+def _print_train_summary(run) -> None:
+    from .train.checkpoint import CONFUSION, CURVES, REPORT, RunFolder
+
+    folder = RunFolder(run)
+    report = folder.read_json(REPORT)
+    r = report
+    if "accuracy" in r:
+        scores = f"accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}"
+        click.echo(f"{r.get('split', 'test')} {scores}  ({r['n']:,} examples of {r.get('data', '?')})")
+    if "perplexity" in r:  # a language model
+        scores = f"loss {r['loss']:.4f}  perplexity {r['perplexity']:.2f}"
+        scores += f"  bits/char {r['bpc']:.4f}" if "bpc" in r else ""
+        click.echo(f"{r.get('split', 'valid')} {scores}  ({r.get('data', '?')})")
+    if "train_seconds" in r:
+        click.echo(f"trained {round(r.get('epochs', 0), 2):g} epochs ({r.get('steps', 0):,} steps) in "
+                   f"{r['train_seconds']:.1f} s, {r.get('tokens_per_s', 0):,.0f} tokens/s "
+                   f"on {r.get('device', '?')}; stopped by {r.get('stop_reason', '?')}")  # fmt: skip
+    if "vectors" in r:
+        v = r["vectors"]
+        click.echo(f"vectors: {v['found']:,} of {v['words']:,} words ({v['coverage']:.1%}) found in "
+                   f"{v['path']}, covering {v['token_coverage']:.1%} of training tokens")  # fmt: skip
+    click.echo(f"report: {folder.file(REPORT)}")
+    plots = [str(folder.file(n)) for n in (CURVES, CONFUSION) if folder.exists(n)]
+    if plots:
+        click.echo(f"plots:  {'  '.join(plots)}")
+
+
+@cli.command("eval")
+@click.argument("run", type=click.Path())
+@click.option("--data", "data", required=True,
+              help="Data SPEC: a file, folder, or registered name (labelled data for a classifier, "
+                   "a text file or corpus for a language model).")  # fmt: skip
+@click.option("--text-col", help="Column(s) holding the text. [default: the run's]")
+@click.option("--label-col", help="Column holding the label. [default: the run's]")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+def eval_command(run, data, text_col, label_col, device, as_json) -> None:
+    """Evaluate a trained run: accuracy, macro-F1 and per-class scores of a classifier on labelled data;
+    loss, perplexity and bits per character of a language model on a text."""
+    import json
+
+    from . import api
+
+    loaded = api.load(run, device=device)
+    options = {k: v for k, v in (("text_col", text_col), ("label_col", label_col)) if v}
+    metrics = loaded.evaluate(data, **options)
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+        return
+    if "accuracy" not in metrics:
+        for key, value in metrics.items():
+            click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        return
+    m = metrics
+    click.echo(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ({m['n']:,} examples)")
+    width = max(len(label) for label in m["labels"])
+    click.echo(f"{'label'.ljust(width)}  precision  recall  f1      support")
+    for label, s in m["per_class"].items():
+        scores = f"{s['precision']:.4f}     {s['recall']:.4f}  {s['f1']:.4f}  {s['support']:>7,}"
+        click.echo(f"{label.ljust(width)}  {scores}")
+
+
+@cli.command("predict")
+@click.argument("run", type=click.Path())
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file", type=click.File("r", encoding="utf-8"),
+              help="Read texts from this file, one per line ('-' reads standard input).")  # fmt: skip
+@click.option("--top-k", type=click.IntRange(min=1), help="Show the K most likely labels per text.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--backend", type=click.Choice(["eager", "onnx", "torchscript"]), default="eager",
+              show_default=True, help="eager PyTorch, or ONNX Runtime / TorchScript (RUN may then be an "
+              "export; a run folder is exported in memory and checked first).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per text: label, probability, probs.")
+def predict_command(run, texts, file, top_k, device, backend, as_json) -> None:
+    """Label texts with a trained run: give TEXT arguments, or --file PATH (or - for standard input)."""
+    import json
+
+    from . import api
+
+    texts = list(texts)
+    if file is not None:
+        texts += [line.rstrip("\n") for line in file if line.strip()]
+    if not texts:
+        from .errors import ConfigError
+
+        raise ConfigError("give texts to label: TEXT arguments or --file PATH (- reads standard input)")
+    loaded = api.load(run, device=device) if backend == "eager" else _load_exported(run, backend)
+    for result in loaded.predict(texts, top_k=top_k):
+        if as_json:
+            click.echo(json.dumps(result, ensure_ascii=False))
+        elif top_k:
+            ranked = "  ".join(f"{label} {p:.3f}" for label, p in result["probs"].items())
+            click.echo(f"{ranked}\t{result['text']}")
+        else:
+            click.echo(f"{result['label']}\t{result['probability']:.3f}\t{result['text']}")
+
+
+def _load_exported(run: str, backend: str):
+    """An ONNX Runtime / TorchScript predictor; a failed equality check is one line and exit code 1."""
+    from .export import ExportCheckError, load_predictor
+
+    try:
+        return load_predictor(run, backend)
+    except ExportCheckError as e:
+        click.echo(f"rnnkit: error: {e}", err=True)
+        sys.exit(1)
+
+
+# --- inspect ---------------------------------------------------------------------------------------
+def _window(ctx, param, value: str) -> int | None:
+    if value == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"expected a number of tokens ≥ 0 or 'all', got {value!r}")
+
+
+@cli.command("inspect")
+@click.argument("run", type=click.Path())
+@click.argument("text")
+@click.option("--out", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="The self-contained HTML report to write.")  # fmt: skip
+@click.option("--png", type=click.Path(dir_okay=False), help="Also write a tokens × units heatmap PNG.")
+@click.option("--layer", type=click.IntRange(min=0), help="Layer of the --png heatmap. [default: the last]")
+@click.option("--direction", type=click.Choice(["forward", "reverse"]), default="forward", show_default=True,
+              help="Direction of the --png heatmap.")  # fmt: skip
+@click.option("--state", default="h", show_default=True,
+              help="State or gate of the --png heatmap: h, c, i, f, g, o (LSTM); r, z, n (GRU).")  # fmt: skip
+@click.option("--find-units", is_flag=True, help="Rank the units that react to --pattern in --data's texts.")
+@click.option("--pattern", help="Trigger tokens for --find-units, comma-separated, e.g. not,never,no.")
+@click.option("--data", "data", help="Texts for --find-units: a data SPEC (file, folder or registered name).")
+@click.option("--window", default="0", show_default=True, callback=_window,
+              help="Positions after a trigger: the trigger token (0), N tokens more, or 'all'.")  # fmt: skip
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Units to list.")
+@click.option("--max-texts", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Read at most this many texts of --data.")  # fmt: skip
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: tokens, prediction, per-prefix probabilities, contributions, "
+              "gate summary and units (the page's data without the states).")  # fmt: skip
+def inspect_command(run, text, out, png, layer, direction, state, find_units, pattern, data, window, top,
+                    max_texts, device, as_json) -> None:  # fmt: skip
+    """See inside a trained run: every token's states and gates, as a web page (and PNG).
+
+    The page shows the tokens coloured by a unit, a tokens × units heatmap, the class probabilities
+    after each prefix and each token's contribution (classifier) or each next token's probability
+    (language model), and what the gates keep and forget. With --find-units --pattern not,never,no
+    --data SPEC it also ranks the units that act as flags for the pattern.
+    """
+    import json
+
+    from . import api
+    from .inspect import find_units as find
+    from .inspect import inspect_text, read_texts
+
+    if find_units and not (pattern and data):
+        raise click.UsageError("--find-units needs --pattern (e.g. not,never,no) and --data SPEC")
+    if (pattern or data) and not find_units:
+        raise click.UsageError("--pattern and --data go with --find-units")
+    loaded = api.load(run, device=device)
+    inspection = inspect_text(loaded, text)
+    units = None
+    if find_units:
+        units = find(loaded, read_texts(data, loaded), pattern, window=window, top_k=top, max_texts=max_texts)
+    inspection.save_html(out, units=units)
+    if png:
+        d = 0 if direction == "forward" else 1
+        k = inspection.num_layers - 1 if layer is None else layer
+        ranked = units.top if units else []
+        marked = [u.unit for u in ranked if (u.layer, u.direction, u.name) == (k, d, state)]
+        inspection.save_png(png, layer=k, direction=d, name=state, marked=marked)
+    if as_json:
+        summary = inspection.to_dict(states=False)
+        summary["units"] = units.to_dict() if units else None
+        summary["files"] = {"report": out, "png": png}
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    _print_inspection(inspection, units)
+    click.echo(f"report: {out}" + (f"\nheatmap: {png}" if png else ""))
+
+
+def _print_inspection(inspection, units) -> None:
+    i = inspection
+    if i.task == "classify":
+        c = int(i.probs.argmax())
+        click.echo(f"prediction: {i.prediction} {float(i.probs[c]):.3f} (of {len(i.labels)} classes)")
+        header = f"p({i.prediction}) after it"
+        click.echo(f"{'token':<16}  {header}  contribution")
+        for t, token in enumerate(i.tokens):
+            p, contribution = float(i.prefix_probs[t, c]), float(i.contributions[t])
+            click.echo(f"{token[:16]:<16}  {p:>{len(header)}.3f}  {contribution:>+12.4f}")
+    else:
+        click.echo(f"{'token':<16}  p(token | tokens before)")
+        for t, token in enumerate(i.tokens):
+            p = float(i.next_token_probs[t])
+            click.echo(f"{token[:16]!r:<16}  {'-' if p != p else f'{p:.4f}'}")
+    for g in i.gate_summary():
+        where = f"layer {g['layer']} {'forward' if g['direction'] == 0 else 'reverse'}"
+        click.echo(f"gate {g['gate']} {where}: {g['above_0_9']:.1%} kept (> 0.9), "
+                   f"{g['below_0_1']:.1%} forgotten (< 0.1)")  # fmt: skip
+    if units is not None:
+        scope = "any later token" if units.window is None else f"window {units.window}"
+        click.echo(f"units for {', '.join(units.pattern)} (standardised mean difference, {scope}; "
+                   f"{units.triggers:,} matches in {units.texts:,} texts):")  # fmt: skip
+        for rank, u in enumerate(units.top, start=1):
+            where = f"layer {u.layer} {'forward' if u.direction == 0 else 'reverse'} {u.name} unit {u.unit}"
+            means = f"mean {u.mean_after:+.3f} after vs {u.mean_elsewhere:+.3f} elsewhere"
+            counts = f"n = {u.n_after:,} / {u.n_elsewhere:,}"
+            click.echo(f"{rank:>3}. {where:<32} d = {u.score:+.3f}  {means} ({counts})")
+
+
+# --- serve / export --------------------------------------------------------------------------------
+def _serve_options(command):
+    """One option per :class:`rnnkit.serve.app.ServeSettings` field, help from its comment."""
+    import dataclasses
+    import typing
+
+    from .config import field_help
+    from .serve.app import ServeSettings
+
+    helps = field_help(ServeSettings)
+    hints = typing.get_type_hints(ServeSettings)
+    for f in reversed(dataclasses.fields(ServeSettings)):
+        name = "--" + f.name.replace("_", "-")
+        help_text = f"{helps.get(f.name, '')} [default: {f.default}]"
+        if f.name == "backend":
+            option = click.option(name, f.name, type=click.Choice(["eager", "onnx", "torchscript"]),
+                                  default=f.default, help=help_text)  # fmt: skip
+        else:
+            tp = next((a for a in typing.get_args(hints[f.name]) if a is not type(None)), hints[f.name])
+            option = click.option(name, f.name, type=tp, default=f.default, help=help_text)
+        command = option(command)
+    return command
+
+
+@cli.command("serve")
+@click.argument("run", type=click.Path(exists=True))
+@_serve_options
+def serve_command(run, **settings) -> None:
+    """Serve a trained run over HTTP: JSON API, web page at /, metrics at /metrics, docs at /docs.
+
+    Listens on 127.0.0.1 unless --host says otherwise. Ctrl-C stops it once in-flight requests finish.
+    """
+    from .serve.app import ServeSettings, serve
+
+    options = ServeSettings(**settings)
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+    url = f"http://{options.host}:{options.port}/"
+    click.echo(f"rnnkit: serving {run} ({options.backend}) on {url}", err=True)
+    serve(run, options)
+
+
+@cli.command("export")
+@click.argument("run", type=click.Path())
+@click.option("--format", "format", type=click.Choice(["onnx", "torchscript"]), default="onnx",
+              show_default=True, help="ONNX (run it with ONNX Runtime) or TorchScript (torch.jit.load).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Model file to write; vocab.json, labels.json and export.json go beside it. "
+              "[default: RUN/export/model.onnx or model.pt]")  # fmt: skip
+@click.option("--check", is_flag=True,
+              help="Run the export on sample texts; fail unless every probability is within 1e-4 "
+              "of eager PyTorch's.")  # fmt: skip
+@click.option("--check-file", type=click.File("r", encoding="utf-8"),
+              help="Texts for --check, one per line (default: ragged samples from the vocabulary).")
+def export_command(run, format, out, check, check_file) -> None:
+    """Export a trained classifier to ONNX or TorchScript: any batch size and length, exact when ragged."""
+    from pathlib import Path
+
+    from .export import ExportCheckError, export_model
+
+    out = out or str(Path(run) / "export" / ("model.onnx" if format == "onnx" else "model.pt"))
+    texts = [line.rstrip("\n") for line in check_file if line.strip()] if check_file else None
+    try:
+        result = export_model(run, out, format=format, check=check or texts is not None, texts=texts)
+    except ExportCheckError as e:
+        click.echo(f"rnnkit: error: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {result.path} ({format}) with {', '.join(p.name for p in result.files[1:])} beside it")
+    if result.max_abs_diff is not None:
+        click.echo(f"check passed: max |p_export - p_eager| = {result.max_abs_diff:.2e} on "
+                   f"{result.checked_texts} texts (tolerance 1e-4)")  # fmt: skip
+
+
+@cli.command("generate")
+@click.argument("run", type=click.Path())
+@click.option("--prime", default="", help="Text to continue (printed first). [default: start fresh]")
+@click.option("--length", type=int, default=500, show_default=True,
+              help="Tokens to generate: characters for a character model, words for a word model.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Divide the logits by T: below 1 safer, above 1 wilder; 0 is greedy (no randomness).")
+@click.option("--top-k", type=int, help="Sample among the K most likely tokens only.")
+@click.option("--top-p", type=float, help="Nucleus sampling: the fewest top tokens holding probability P.")
+@click.option("--seed", type=int, help="Seed the sampling, so the same seed gives the same text.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def generate_command(run, prime, length, temperature, top_k, top_p, seed, device) -> None:
+    """Generate text with a trained language model, printing it as it is sampled."""
+    from . import api
+    from .errors import RunFolderError
+    from .generate import check_options
+
+    check_options(length, temperature, top_k, top_p)
+    loaded = api.load(run, device=device)
+    if not isinstance(loaded, api.LanguageModelRun):
+        raise RunFolderError(
+            f"{run} holds a {loaded.config.task} run; `rnnkit generate` needs a language model "
+            f"(train one with `rnnkit train --task lm`)"
+        )
+    pieces = loaded.stream(prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    last = ""
+    try:
+        for piece in pieces:
+            click.echo(piece, nl=False)  # click.echo flushes: each piece shows as soon as it is sampled
+            last = piece
+    except KeyboardInterrupt:
+        click.echo()
+        sys.exit(130)
+    if not last.endswith("\n"):
+        click.echo()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,11 @@ class RunFolderError(InputError):
     """A run folder is missing, incomplete, or its files disagree with each other."""
 
 
+class DistributedError(InputError):
+    """The processes of a distributed run cannot meet, or disagree: an unreachable master, a rank that
+    never came, different training data or vocabularies on different ranks."""
+
+
 class DataError(InputError):
     """Bad data, located by file and (when known) line: ``path:line: message``.
 
