@@ -30,8 +30,9 @@ from rnnkit.train import distributed
 from rnnkit.train.distributed import Shard, ShardedBatches, ShardedTask, torchrun_env
 from tiny_text import texts, write_csv, write_splits
 
-# Small enough for seconds per run; dropout off so that one process and two can agree exactly.
-SETTINGS = {"epochs": 2, "batch_size": 8, "embed_dim": 8, "hidden_dim": 8, "dropout": 0.0, "seed": 3}
+# Small enough for seconds per run; dropout off so that one process and two can agree exactly; an odd
+# batch, so the two ranks' shares differ (4 and 3 rows) and the loss weighting matters.
+SETTINGS = {"epochs": 2, "batch_size": 7, "embed_dim": 8, "hidden_dim": 8, "dropout": 0.0, "seed": 3}
 RUN_FILES = ("config.json", "vocab.json", "labels.json", "model.safetensors", "trainer_state.pt",
              "metrics.jsonl", "report.json", "curves.png", "confusion.png")  # fmt: skip
 LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
@@ -136,13 +137,13 @@ def test_two_processes_train_the_same_model_as_one_and_rank_0_alone_writes(data,
 
     assert max_diff(load_file(run / "model.safetensors"), load_file(single / "model.safetensors")) <= 1e-5
     two, one = metrics(run), metrics(single)
-    assert [r["step"] for r in two] == [r["step"] for r in one] == [11, 22]
+    assert [r["step"] for r in two] == [r["step"] for r in one] == [12, 24]
     for a, b in zip(two, one, strict=True):  # training figures are summed over both ranks' rows
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
         assert a["train_accuracy"] == b["train_accuracy"]
         assert a["valid_accuracy"] == b["valid_accuracy"]
     report = json.loads((run / "report.json").read_text())
-    assert report["device"].endswith("× 2 processes") and report["steps"] == 22
+    assert report["device"].endswith("× 2 processes") and report["steps"] == 24
 
 
 def test_a_two_process_run_resumes_in_one_process(data, single, tmp_path):
@@ -155,7 +156,7 @@ def test_a_two_process_run_resumes_in_one_process(data, single, tmp_path):
 
     rnnkit.train(out=run, resume=True, time_budget=1000.0)  # this process alone: no torchrun variables
     assert max_diff(load_file(run / "model.safetensors"), load_file(single / "model.safetensors")) <= 1e-5
-    assert [r["step"] for r in metrics(run)] == [11, 22]
+    assert [r["step"] for r in metrics(run)] == [12, 24]
     assert json.loads((run / "report.json").read_text())["stop_reason"] == "epochs"
 
 
@@ -212,6 +213,19 @@ def test_nproc_larger_than_the_batch_is_refused_before_launching(data):
     assert result.exit_code == 2
     assert "4 processes need a batch of at least 4 examples" in result.stderr
     assert "got --batch-size 2" in result.stderr
+
+
+def test_tasks_without_a_distributed_pipeline_are_refused(monkeypatch):
+    class Handle:  # stands in for a joined process group
+        closed = False
+
+        def close(self):
+            Handle.closed = True
+
+    monkeypatch.setattr(distributed, "init", lambda device: Handle())
+    with pytest.raises(ConfigError, match="available for classify, not --task lm; train it in one process"):
+        rnnkit.train(task="lm")
+    assert Handle.closed
 
 
 def test_nproc_under_torchrun_is_refused(monkeypatch):
