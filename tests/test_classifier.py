@@ -11,7 +11,7 @@ from rnnkit.config import PRESETS, Config, resolve_config
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.classifier import ClassificationTask, TextClassifier
 from rnnkit.models.embedding import load_vectors_into, read_vectors, vectors_dim
-from rnnkit.train.metrics import classification_report, confusion_matrix
+from rnnkit.training.metrics import classification_report, confusion_matrix
 
 
 def model_for(pool, cell="lstm", bidirectional=False, use_lengths=True, layers=1):

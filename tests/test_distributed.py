@@ -1,4 +1,4 @@
-"""Data-parallel training (rnnkit.train.distributed): real processes over gloo on 127.0.0.1, against one.
+"""Data-parallel training (rnnkit.training.distributed): real processes over gloo on 127.0.0.1, against one.
 
 The multi-process tests start each rank as ``python -m rnnkit train ...`` with torchrun's variables set
 (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``, …), each in its own working folder — as on
@@ -26,8 +26,8 @@ import rnnkit
 from rnnkit.cli import cli
 from rnnkit.data import BucketBatchSampler
 from rnnkit.errors import ConfigError, DistributedError
-from rnnkit.train import distributed
-from rnnkit.train.distributed import Shard, ShardedBatches, ShardedTask, torchrun_env
+from rnnkit.training import distributed
+from rnnkit.training.distributed import Shard, ShardedBatches, ShardedTask, torchrun_env
 from tiny_text import texts, write_csv, write_splits
 
 # Small enough for seconds per run; dropout off so that one process and two can agree exactly; an odd
@@ -300,7 +300,7 @@ def test_a_batch_smaller_than_the_ranks_gives_stand_in_rows_of_weight_zero():
 
 
 def test_sharded_task_weights_the_loss_and_zeroes_a_stand_ins_stats():
-    class Mean(rnnkit.train.loop.Task):
+    class Mean(rnnkit.training.loop.Task):
         monitor, higher_is_better = "accuracy", True
 
         def loss(self, model, batch, carry):

@@ -25,7 +25,7 @@ from rnnkit.export import (
     sample_texts,
 )
 from rnnkit.models.classifier import TextClassifier
-from rnnkit.train.checkpoint import CONFIG, LABELS, VOCAB, RunFolder
+from rnnkit.training.checkpoint import CONFIG, LABELS, VOCAB, RunFolder
 from tiny_text import WORDS
 
 LABEL_NAMES = sorted(WORDS)

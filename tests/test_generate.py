@@ -10,8 +10,8 @@ from rnnkit.data import TextEncoder
 from rnnkit.errors import ConfigError
 from rnnkit.generate import _Detokenizer, check_options, generate, sample_ids, sample_next, stream
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.train.lm import LanguageModelTask, train_batches
-from rnnkit.train.loop import Trainer
+from rnnkit.training.lm import LanguageModelTask, train_batches
+from rnnkit.training.loop import Trainer
 
 LINE = "a small rnn sings: do re mi fa so!\n"
 

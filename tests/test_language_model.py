@@ -10,8 +10,8 @@ from rnnkit.config import TrainConfig, resolve_config
 from rnnkit.data import TextEncoder
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.language_model import LanguageModel
-from rnnkit.train.checkpoint import RunFolder
-from rnnkit.train.lm import (
+from rnnkit.training.checkpoint import RunFolder
+from rnnkit.training.lm import (
     LanguageModelTask,
     StreamBatches,
     eval_batches,
@@ -19,7 +19,7 @@ from rnnkit.train.lm import (
     split_corpus,
     train_batches,
 )
-from rnnkit.train.loop import Trainer
+from rnnkit.training.loop import Trainer
 
 TEXT = "the cat sat on the mat.\nthe dog ate the log.\n" * 30
 

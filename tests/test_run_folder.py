@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 import rnnkit
 from rnnkit.api import ClassifierRun
 from rnnkit.errors import RunFolderError
-from rnnkit.train.checkpoint import RunFolder
+from rnnkit.training.checkpoint import RunFolder
 from tiny_text import TINY, write_splits
 
 FILES = {

@@ -12,8 +12,8 @@ from torch import nn
 
 from rnnkit.config import TrainConfig
 from rnnkit.data import BucketBatchSampler
-from rnnkit.train.checkpoint import RunFolder
-from rnnkit.train.loop import (
+from rnnkit.training.checkpoint import RunFolder
+from rnnkit.training.loop import (
     BatchLoader,
     Task,
     Trainer,

@@ -27,8 +27,8 @@ import torch
 from . import __version__
 from .config import Config, resolve_config
 from .errors import ConfigError, DataError, RunFolderError
-from .train import checkpoint as ck
-from .train.checkpoint import RunFolder
+from .training import checkpoint as ck
+from .training.checkpoint import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def train(
         out: the run folder (default ``runs/<preset or task>``). An existing run there is replaced,
             unless ``resume``.
         resume: continue the interrupted run in ``out`` with its saved settings.
-        callbacks: progress hooks (see :class:`rnnkit.train.loop.Callback`).
+        callbacks: progress hooks (see :class:`rnnkit.training.loop.Callback`).
         **overrides: any setting by field name (``epochs=3``, ``hidden_dim=128``, ``valid="dev.csv"``).
 
     Returns:
@@ -75,7 +75,7 @@ def train(
     else:
         cfg = resolve_config(preset=preset, config_file=config, overrides=overrides)
     out_dir = Path(out) if out is not None else Path("runs") / (cfg.preset or cfg.task)
-    from .train import distributed
+    from .training import distributed
 
     dist = distributed.init(cfg.train.device)  # one of several processes (torchrun): join the others
     try:
@@ -223,8 +223,8 @@ def _loader(items: list, cfg: Config, pad_id: int, *, train: bool, dist=None):
     from functools import partial
 
     from .data import collate
-    from .train.distributed import ShardedBatches
-    from .train.loop import BatchLoader
+    from .training.distributed import ShardedBatches
+    from .training.loop import BatchLoader
 
     collate_fn = partial(collate, pad_id=pad_id, max_len=cfg.data.max_len)
     if dist is not None and train:
@@ -293,7 +293,7 @@ def _prepare_distributed(dist, cfg: Config, run: RunFolder, resume: bool) -> tup
     alone writes the run folder. A failure on any rank stops every rank with its message.
     """
     from .data import LabelEncoder, TextEncoder
-    from .train.distributed import check_world_size, items_fingerprint
+    from .training.distributed import check_world_size, items_fingerprint
 
     splits = dist.collectively(lambda: load_splits(cfg), "reading the data")
 
@@ -347,12 +347,12 @@ def _build_classifier(cfg: Config, data: Encoded, resume: bool):
 def _train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
     """The classification pipeline: data → vocabulary → model → Trainer → report and plots."""
     from .models.classifier import ClassificationTask
-    from .train import distributed
-    from .train.loop import Trainer
+    from .training import distributed
+    from .training.loop import Trainer
     from .utils import resolve_device
 
     run = RunFolder(out_dir)
-    dist = distributed.current()  # set when this is one of several processes (see rnnkit.train.distributed)
+    dist = distributed.current()  # set when this is one of several processes (see rnnkit.training.distributed)
     if dist is None:
         device = resolve_device(cfg.train.device)
         splits = load_splits(cfg)
@@ -437,7 +437,7 @@ def _read_labels(run: RunFolder) -> list[str]:
 
 
 def _device_name(device: torch.device, cfg: Config) -> str:
-    from .train.loop import cpu_threads
+    from .training.loop import cpu_threads
 
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
@@ -460,7 +460,7 @@ def _predict_items(model, items: list, cfg: Config, pad_id: int, device) -> torc
 
 
 def _report(model, items: list, names: list[str], cfg: Config, device) -> dict[str, Any]:
-    from .train.metrics import classification_report
+    from .training.metrics import classification_report
 
     probs = _predict_items(model, items, cfg, 0, device)
     y_true = [label for _, label in items]
@@ -468,7 +468,7 @@ def _report(model, items: list, names: list[str], cfg: Config, device) -> dict[s
 
 
 def _plot(run: RunFolder, history: list[dict], report: dict) -> None:
-    from .train.plots import plot_confusion, plot_curves
+    from .training.plots import plot_confusion, plot_curves
 
     plot_curves(history, run.file(ck.CURVES))
     plot_confusion(report["confusion"], report["labels"], run.file(ck.CONFUSION))
@@ -478,7 +478,7 @@ PIPELINES: dict[str, Callable[..., Path]] = {"classify": _train_classifier}
 """task → ``pipeline(cfg, out_dir, *, resume, callbacks) -> Path``."""
 
 DISTRIBUTED_TASKS: tuple[str, ...] = ("classify",)
-"""Tasks whose pipeline trains data-parallel under torchrun (see :mod:`rnnkit.train.distributed`)."""
+"""Tasks whose pipeline trains data-parallel under torchrun (see :mod:`rnnkit.training.distributed`)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -655,7 +655,7 @@ def _lm_corpora(cfg: Config) -> tuple[str, str, str | None, dict[str, str]]:
     the training text (moved back to a line start).
     """
     from .data import companion_split, read_corpus
-    from .train.lm import split_corpus
+    from .training.lm import split_corpus
 
     d = cfg.data
     train_text = read_corpus(d.data)
@@ -676,9 +676,9 @@ def _lm_corpora(cfg: Config) -> tuple[str, str, str | None, dict[str, str]]:
 def _train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
     from .data import TextEncoder, read_corpus
     from .models.language_model import LanguageModel
-    from .train.lm import LanguageModelTask, eval_batches, train_batches
-    from .train.loop import Trainer
-    from .train.plots import plot_curves
+    from .training.lm import LanguageModelTask, eval_batches, train_batches
+    from .training.loop import Trainer
+    from .training.plots import plot_curves
     from .utils import resolve_device, set_seed
 
     run = RunFolder(out_dir)
@@ -825,7 +825,7 @@ class LanguageModelRun:
             DataError: unreadable data or fewer than 2 tokens; ConfigError: a column option was given.
         """
         from .data import read_corpus
-        from .train.lm import LanguageModelTask, eval_batches
+        from .training.lm import LanguageModelTask, eval_batches
 
         if text_col or label_col:
             raise ConfigError("--text-col and --label-col are for classifiers; a language model reads text")

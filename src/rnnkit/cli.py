@@ -202,7 +202,7 @@ class _TrainProgress:
 def train_command(config_file, preset, task, out, resume, nproc, **settings) -> None:
     """Train a model on --data and write a run folder (weights, vocabulary, metrics, report, plots)."""
     from . import api
-    from .train import distributed
+    from .training import distributed
 
     settings["task"] = task
     if nproc is not None and nproc > 1:
@@ -221,7 +221,7 @@ def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: 
     """``train --nproc N``: check the settings here, then run the same command (without ``--nproc``) in N
     processes under torch's launcher; exit with the first failed process's exit code."""
     from .config import option_name, resolve_config
-    from .train import distributed
+    from .training import distributed
 
     if not resume:
         cfg = resolve_config(preset=preset, config_file=config_file, overrides=settings)
@@ -243,7 +243,7 @@ def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: 
 
 
 def _print_train_summary(run) -> None:
-    from .train.checkpoint import CONFUSION, CURVES, REPORT, RunFolder
+    from .training.checkpoint import CONFUSION, CURVES, REPORT, RunFolder
 
     folder = RunFolder(run)
     report = folder.read_json(REPORT)

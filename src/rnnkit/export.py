@@ -623,7 +623,7 @@ def load_predictor(
 
 def is_run_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a training run folder (it has ``config.json``) rather than an export."""
-    from .train.checkpoint import CONFIG
+    from .training.checkpoint import CONFIG
 
     path = Path(path)
     return path.is_dir() and (path / CONFIG).is_file() and not (path / EXPORT_INFO).is_file()

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..train.loop import Task
+from ..training.loop import Task
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ the embedding table (weight tying, Press & Wolf 2017): a token is scored by how 
 ``h_t``, and the model has ``V·E`` fewer parameters. Otherwise ``W`` is a matrix of its own.
 
 The model is stateless: the hidden state goes in and comes out, so the caller decides when to carry it
-(truncated backpropagation through time, :mod:`rnnkit.train.lm`), when to detach it, and when to step it
+(truncated backpropagation through time, :mod:`rnnkit.training.lm`), when to detach it, and when to step it
 one token at a time (generation, :mod:`rnnkit.generate`). Running a sequence in pieces, passing the state
 from one piece to the next, gives the same logits as running it whole.
 

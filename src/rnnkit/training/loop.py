@@ -302,7 +302,7 @@ class Trainer:
         is_main: whether this process writes files (rank 0 of a distributed run).
         device: where the model runs; default ``config.device`` resolved ("auto": CUDA when present).
             The model is moved there.
-        distributed: the :class:`rnnkit.train.distributed.Distributed` handle of a data-parallel run
+        distributed: the :class:`rnnkit.training.distributed.Distributed` handle of a data-parallel run
             (``model`` wrapped in DDP, ``task`` and ``train_batches`` sharded): step statistics are summed
             over the ranks, rank 0 evaluates and reads the checkpoint for all, and every rank stops at
             the same step.
