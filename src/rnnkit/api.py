@@ -352,7 +352,7 @@ def _train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Se
     from .utils import resolve_device
 
     run = RunFolder(out_dir)
-    dist = distributed.current()  # set when this is one of several processes (see rnnkit.training.distributed)
+    dist = distributed.current()  # set in one of several processes (rnnkit.training.distributed)
     if dist is None:
         device = resolve_device(cfg.train.device)
         splits = load_splits(cfg)
