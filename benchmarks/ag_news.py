@@ -140,14 +140,14 @@ class TestCurve:
         self.off_clock = 0.0
 
     def on_evaluate(self, trainer, record: dict) -> None:
-        from rnnkit.api import _read_config
+        from rnnkit.api import read_config
         from rnnkit.data import TextEncoder
 
         t0 = time.perf_counter()
         run = trainer.run  # the pipeline wrote config, vocabulary and labels before training began
         view = ClassifierRun(
             run.path,
-            _read_config(run),
+            read_config(run),
             TextEncoder.from_dict(run.read_json("vocab.json")),
             run.read_json("labels.json"),
             trainer.model,

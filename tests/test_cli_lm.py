@@ -5,7 +5,6 @@ import json
 import sys
 
 import pytest
-import torch
 
 import rnnkit
 from rnnkit import cli
@@ -13,15 +12,6 @@ from rnnkit import cli
 TEXT = "to be or not to be, that is the question.\nwhether tis nobler in the mind to suffer.\n" * 25
 TINY = ["--hidden-dim", "24", "--embed-dim", "12", "--layers", "1", "--batch-size", "4", "--bptt", "20",
         "--lr", "0.01", "--device", "cpu", "--threads", "1", "--seed", "0"]  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine then cannot stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_cli(capsys, *args):

@@ -16,15 +16,6 @@ from rnnkit.training.loop import Trainer
 LINE = "a small rnn sings: do re mi fa so!\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine then cannot stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def memorised():
     """A character model trained until it knows LINE by heart (about a second on one core)."""

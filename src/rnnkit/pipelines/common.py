@@ -1,0 +1,61 @@
+"""What every task's pipeline shares: starting a run folder, naming the device, checking loaded weights."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .. import __version__
+from ..config import Config
+from ..errors import RunFolderError
+from ..training import checkpoint as ck
+from ..training.checkpoint import RunFolder
+
+logger = logging.getLogger("rnnkit.api")
+
+_LEFT_BY_A_RUN = (ck.WEIGHTS, ck.TRAINER_STATE, ck.METRICS, ck.REPORT, ck.CURVES, ck.CONFUSION, ck.LABELS)
+
+
+def start_run_folder(run: RunFolder, cfg: Config, encoder, labels=None) -> None:
+    """Write config, vocab (and labels, for classifiers); remove what an earlier run in the folder left."""
+    if run.exists(ck.CONFIG):
+        logger.warning(f"replacing the run in {run.path}")
+    for name in _LEFT_BY_A_RUN:
+        run.file(name).unlink(missing_ok=True)
+    run.write_json(ck.CONFIG, {"rnnkit_version": __version__, "task": cfg.task, "config": cfg.to_dict()})
+    run.write_json(ck.VOCAB, encoder.to_dict())
+    if labels is not None:
+        run.write_json(ck.LABELS, labels.names)
+
+
+def device_name(device: torch.device, cfg: Config) -> str:
+    """``"cuda (NVIDIA H100 …)"`` or ``"cpu (2 threads)"``, for reports."""
+    from ..training.loop import cpu_threads
+
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({cpu_threads(cfg.train)} threads)"
+
+
+def check_weights(
+    run: RunFolder, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], described: str
+) -> None:
+    """Raise :class:`RunFolderError` unless ``found`` has exactly ``expected``'s names and shapes.
+
+    ``described`` names the other files the shapes come from, e.g. ``"vocab.json (812 tokens)"``.
+    """
+    where = run.file(ck.WEIGHTS)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise RunFolderError(
+            f"{where}: does not match config.json (missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(unexpected) or 'none'})"
+        )
+    for name, tensor in expected.items():
+        if tuple(found[name].shape) != tuple(tensor.shape):
+            raise RunFolderError(
+                f"{where}: {name} has shape {list(found[name].shape)}, but config.json and {described} "
+                f"need {list(tensor.shape)}"
+            )

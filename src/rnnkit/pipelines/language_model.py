@@ -1,0 +1,233 @@
+"""Language models: a text corpus → character/word/BPE vocabulary → embedding + recurrent stack + softmax.
+
+:func:`train_language_model` is the ``"lm"`` pipeline behind ``rnnkit.train``; :func:`load_language_model`
+rebuilds a :class:`LanguageModelRun` (generate, stream, evaluate, inspect) for ``rnnkit.load``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Config
+from ..errors import ConfigError, RunFolderError
+from ..training import checkpoint as ck
+from ..training.checkpoint import RunFolder
+from .common import check_weights, device_name, start_run_folder
+
+
+def _lm_corpora(cfg: Config) -> tuple[str, str, str | None, dict[str, str]]:
+    """Train text, validation text, test spec (or None) and where each came from.
+
+    Validation: ``--valid``, else the corpus's own ``valid`` split, else the last ``valid_fraction`` of
+    the training text (moved back to a line start).
+    """
+    from ..data import companion_split, read_corpus
+    from ..training.lm import split_corpus
+
+    d = cfg.data
+    train_text = read_corpus(d.data)
+    sources = {"train": d.data}
+    valid_spec = d.valid or companion_split(d.data, "valid")
+    if valid_spec:
+        valid_text = read_corpus(valid_spec)
+        sources["valid"] = valid_spec
+    else:
+        train_text, valid_text = split_corpus(train_text, d.valid_fraction)
+        sources["valid"] = f"last {d.valid_fraction:g} of {d.data}"
+    test_spec = d.test or companion_split(d.data, "test")
+    if test_spec:
+        sources["test"] = test_spec
+    return train_text, valid_text, test_spec, sources
+
+
+def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
+    from ..data import TextEncoder, read_corpus
+    from ..models.language_model import LanguageModel
+    from ..training.lm import LanguageModelTask, eval_batches, train_batches
+    from ..training.loop import Trainer
+    from ..training.plots import plot_curves
+    from ..utils import resolve_device, set_seed
+
+    run = RunFolder(out_dir)
+    device = resolve_device(cfg.train.device)
+    d, t = cfg.data, cfg.train
+    train_text, valid_text, test_spec, sources = _lm_corpora(cfg)
+    if resume:
+        encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
+    else:
+        encoder = TextEncoder.fit([train_text], tokenizer=d.tokenizer, min_freq=d.min_freq,
+                                  max_size=d.max_vocab, lm=True)  # fmt: skip
+        start_run_folder(run, cfg, encoder)
+    task = LanguageModelTask(device, char_level=d.tokenizer == "char")
+    set_seed(t.seed)
+    model = LanguageModel.from_config(cfg.model, len(encoder))
+    trainer = Trainer(
+        model,
+        task,
+        train_batches(encoder.encode(train_text), t.batch_size, t.bptt, path=sources["train"]),
+        eval_batches(encoder.encode(valid_text), t.batch_size, t.bptt, path=sources["valid"]),
+        config=t,
+        out_dir=out_dir,
+        callbacks=callbacks,
+        device=device,
+    )
+    result = trainer.fit(resume=resume)
+
+    t0 = time.perf_counter()
+    if test_spec:
+        test_ids = encoder.encode(read_corpus(test_spec))
+        model.eval()
+        with torch.no_grad():
+            metrics = task.evaluate(model, eval_batches(test_ids, t.batch_size, t.bptt, path=test_spec))
+        report: dict[str, Any] = {"split": "test", "data": test_spec, **metrics}
+    else:
+        report = {"split": "valid", "data": sources["valid"], **result.best_metrics}
+    report.update(
+        eval_seconds=round(time.perf_counter() - t0, 3),
+        train_seconds=round(result.train_seconds, 3),
+        tokens_per_s=round(result.tokens_per_s, 1),
+        parameters=sum(p.numel() for p in model.parameters()),
+        tied_weights=model.tied,
+        vocab_size=len(encoder),
+        device=device_name(device, cfg),
+        steps=result.step,
+        epochs=round(result.epoch, 4),
+        stop_reason=result.stop_reason,
+        best_valid=result.best_metrics,
+        sources=sources,
+    )
+    run.write_json(ck.REPORT, report)
+    plot_curves(trainer.state.history, run.file(ck.CURVES))
+    return out_dir
+
+
+class LanguageModelRun:
+    """A trained language model loaded from its run folder.
+
+    Attributes:
+        path: the run folder.
+        config: its :class:`~rnnkit.config.Config`.
+        encoder: the :class:`~rnnkit.data.TextEncoder` (tokenizer + vocabulary).
+        model: the :class:`~rnnkit.models.language_model.LanguageModel`, in eval mode.
+        device: where the model runs.
+    """
+
+    def __init__(self, path: Path, config: Config, encoder, model, device: torch.device):
+        self.path = path
+        self.config = config
+        self.encoder = encoder
+        self.model = model.eval()
+        self.device = device
+
+    def __repr__(self) -> str:
+        tokenizer = self.encoder.tokenizer.name
+        return f"LanguageModelRun({str(self.path)!r}, tokenizer={tokenizer!r}, vocab={len(self.encoder)})"
+
+    def stream(
+        self,
+        prime: str = "",
+        length: int = 200,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ):
+        """Yield the prime, then the generated text piece by piece as each token is sampled.
+
+        Args:
+            prime: text to continue ("" starts fresh). Tokens outside the vocabulary are read as
+                ``<unk>``, with one warning.
+            length: tokens to generate (characters for a character model, words for a word model).
+            temperature: ``0`` is greedy (always the most likely token); higher is more random.
+            top_k: sample among the ``k`` most likely tokens only.
+            top_p: sample among the most likely tokens that together have probability ``top_p`` ∈ (0, 1].
+            seed: makes the sampling reproducible.
+
+        Raises:
+            ConfigError: an option out of range (raised at the call, before anything is generated).
+        """
+        from ..generate import stream
+
+        options = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return stream(self.model, self.encoder, prime, length, **options)
+
+    def generate(
+        self,
+        prime: str = "",
+        length: int = 200,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """The prime followed by ``length`` generated tokens, as one string; see :meth:`stream`."""
+        options = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return "".join(self.stream(prime, length, **options))
+
+    def evaluate(
+        self, data: str | os.PathLike, *, text_col: str | None = None, label_col: str | None = None
+    ) -> dict[str, Any]:
+        """Loss (nats per token), perplexity and, for character models, bits per character on a text.
+
+        Args:
+            data: a text file or a registered corpus (``shakespeare:valid``).
+            text_col, label_col: not used by language models (an error if given).
+
+        Returns:
+            ``{"loss", "perplexity", "bpc" (character models), "tokens"}``.
+
+        Raises:
+            DataError: unreadable data or fewer than 2 tokens; ConfigError: a column option was given.
+        """
+        from ..data import read_corpus
+        from ..training.lm import LanguageModelTask, eval_batches
+
+        if text_col or label_col:
+            raise ConfigError("--text-col and --label-col are for classifiers; a language model reads text")
+        ids = self.encoder.encode(read_corpus(str(data)))
+        t = self.config.train
+        batches = eval_batches(ids, t.batch_size, t.bptt, path=str(data))
+        task = LanguageModelTask(self.device, char_level=self.encoder.tokenizer.name == "char")
+        with torch.no_grad():
+            metrics = task.evaluate(self.model, batches)
+        return {**metrics, "tokens": batches.tokens}
+
+    def inspect(self, text: str, **options: Any):
+        """Every token's states and gates, and the probability given to each actual next token.
+
+        Returns:
+            An :class:`rnnkit.inspect.Inspection` (``.states(layer, direction, name)``,
+            ``.next_token_probs``, ``.save_html(path)``); ``options`` go to
+            :func:`rnnkit.inspect.inspect_text`.
+        """
+        from ..inspect import inspect_text
+
+        return inspect_text(self, text, **options)
+
+    def predict(self, texts, top_k: int | None = None):
+        """Not for language models: raises :class:`RunFolderError` pointing to :meth:`generate`."""
+        raise RunFolderError(
+            f"{self.path} is a language model (task lm): it generates text (`rnnkit generate`), "
+            f"it does not label texts"
+        )
+
+
+def load_language_model(run: RunFolder, config: Config, device: torch.device) -> LanguageModelRun:
+    from ..data import TextEncoder
+    from ..models.language_model import LanguageModel
+
+    run.require(ck.VOCAB, ck.WEIGHTS)
+    encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
+    model = LanguageModel.from_config(config.model, len(encoder))
+    weights = run.load_weights()
+    check_weights(run, model.state_dict(), weights, f"vocab.json ({len(encoder)} tokens)")
+    model.load_state_dict(weights)
+    return LanguageModelRun(run.path, config, encoder, model.to(device), device)
