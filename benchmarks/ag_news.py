@@ -8,8 +8,11 @@ official 7,600), all in one run on this machine:
   Adam (lr 1e-3) over the whole embedding, 3 epochs; the RNN averages its outputs over every padded step,
   the LSTM takes its last hidden state after the padding, the packed LSTM gets ``pack_padded_sequence``.
 * **rnnkit lesson presets** — ``lesson-rnn``, ``lesson-lstm``, ``lesson-lstm-packed``: the same models and
-  batch size through ``rnnkit.train`` (which holds 10% of the training rows out for validation and keeps
-  the best epoch's weights).
+  batch size through ``rnnkit.train``.
+
+Every run trains on the same rows: 10% of ``train_subset.csv`` (stratified, seeded) is held out once as
+validation data for rnnkit's runs (which keep the best evaluation's weights), and the notebook loop
+trains on the other 90% too, so both see the same examples for the same number of epochs.
 * **rnnkit default** — the ``default`` preset (optionally with ``--vectors``), within its time budget.
 
 Each run's test accuracy is also measured at every evaluation, off the clock, for the plot of test
@@ -42,7 +45,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
 import rnnkit
 from rnnkit.api import ClassifierRun
-from rnnkit.data import read_examples
+from rnnkit.data import read_examples, train_valid_split
 from rnnkit.data.tokenizers import build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,9 +271,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         train, test, epochs = subset(train, 800, 1), subset(test, 400, 2), 1
         default_overrides = {"epochs": 1, "time_budget": 20.0}
-    train_spec, test_spec = str(work / "train.csv"), str(work / "test.csv")
-    write_csv(train, train_spec)
-    write_csv(test, test_spec)
+    train, valid = train_valid_split(train, 0.1, args.seed)  # the same training rows for every run
+    train_spec, valid_spec, test_spec = (str(work / f"{name}.csv") for name in ("train", "valid", "test"))
+    for examples, spec in ((train, train_spec), (valid, valid_spec), (test, test_spec)):
+        write_csv(examples, spec)
     if args.vectors:
         default_overrides["vectors"] = args.vectors
 
@@ -281,11 +285,11 @@ def main(argv: list[str] | None = None) -> None:
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        "data": {"train": len(train), "test": len(test), "quick": args.quick},
+        "data": {"train": len(train), "valid": len(valid), "test": len(test), "quick": args.quick},
         "levels": LEVELS,
         "runs": {},
     }
-    common = {"threads": args.threads, "seed": args.seed, "device": "cpu"}
+    common = {"threads": args.threads, "seed": args.seed, "device": "cpu", "valid": valid_spec}
     for kind, preset in zip(("rnn", "lstm", "lstm-packed"), LESSON, strict=True):
         if "notebook" not in skip:
             curve: list = []

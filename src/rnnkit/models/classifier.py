@@ -9,7 +9,9 @@ stacked, bidirectional), and the pooling that turns its outputs into one vector 
 - ``attention``: additive attention (``score_t = vᵀ tanh(W o_t)``, softmax over the real tokens).
 
 With ``use_lengths=False`` the encoder is not told the lengths and runs over the padding, as the lesson's
-notebook did; nothing is masked then, so padding reaches the final state and the pooled vector.
+notebook did; nothing is masked then, so padding reaches the final state and the pooled vector. The
+padding is then input the network reads, so its embedding row is learned like any word's (the notebook
+padded with a trainable token too); with lengths it stays zero and never matters.
 
 >>> import torch
 >>> model = TextClassifier(vocab_size=20, num_classes=3, cell="gru", hidden_dim=8, pool="max")
@@ -75,7 +77,8 @@ class TextClassifier(nn.Module):
         embed_dropout: drops whole token vectors (the word is unseen for that step), scaled to keep the mean.
         pool: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"``.
         use_lengths: pass lengths to the encoder and mask the pooling; False runs over padding.
-        pad_id: the padding id (its embedding row stays zero).
+        pad_id: the padding id (its embedding row stays zero, unless ``use_lengths=False``: then it is
+            learned, since the encoder reads the padding).
         sparse: sparse embedding gradients (trained with ``SparseAdam`` by the Trainer).
 
     Shapes:
@@ -110,7 +113,8 @@ class TextClassifier(nn.Module):
         self.use_lengths = use_lengths
         self.embed_dropout = embed_dropout
         self.directions = 2 if bidirectional else 1
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id, sparse=sparse)
+        padding_idx = pad_id if use_lengths else None  # without lengths the padding is read: learn it
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx, sparse=sparse)
         self.encoder = _encoder(cell, embed_dim, hidden_dim, layers, bidirectional, dropout)
         features = self.directions * hidden_dim
         if pool == "attention":

@@ -97,10 +97,8 @@ def _sampler(items: list, cfg: Config, *, train: bool):
     max_len = cfg.data.max_len
     lengths = [min(len(ids), max_len or len(ids)) for ids, _ in items]
     if train:
-        pool = 50 if cfg.data.bucket else 1  # a pool of one batch = plain random batches
-        return BucketBatchSampler(
-            lengths, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, pool_batches=pool
-        )
+        pool = {} if cfg.data.bucket else {"pool_batches": 1}  # a pool of one batch = random batches
+        return BucketBatchSampler(lengths, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, **pool)
     if cfg.data.bucket:
         return BucketBatchSampler(
             lengths, max(cfg.train.batch_size, 256), max_tokens=EVAL_BATCH_TOKENS, shuffle=False
