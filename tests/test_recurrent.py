@@ -190,6 +190,26 @@ def test_padding_values_do_not_matter():
         torch.testing.assert_close(fa, fb)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_padded_path_ignores_padding_values_and_returns_batch_first_contiguous(cell, bidirectional):
+    # Regression: the padded path runs time-major and skips input masking where no state is frozen.
+    # Padding holding NaN must not leak either (multiplying by a 0/1 mask would keep NaN).
+    ours, _ = make_pair(cell, 2, bidirectional)
+    x, lengths = inputs(), torch.tensor(RAGGED)
+    a, fa = ours(x, lengths)
+    assert a.is_contiguous() and a.shape == (N, L, H * (2 if bidirectional else 1))
+    for fill in (100.0, float("nan")):
+        garbage = x.detach().clone()
+        for i, n in enumerate(RAGGED):
+            garbage[i, n:] = fill
+        for backend in ("fast", "reference"):
+            ours.backend = backend
+            b, fb = ours(garbage, lengths)
+            torch.testing.assert_close(a, b, msg=f"{fill} {backend}")
+            torch.testing.assert_close(as_tuple(fa), as_tuple(fb), msg=f"{fill} {backend}")
+
+
 def test_batch_first_false_is_the_transpose():
     ours, _ = make_pair("gru", 2, True)
     time_major = GRU(E, H, num_layers=2, bidirectional=True, batch_first=False)

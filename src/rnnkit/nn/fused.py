@@ -10,18 +10,22 @@ Three ways to run a batch, all equal to the reference path (the tests prove it):
 ``full``
     every sequence is ``L`` long (``lengths=None``): one call for the whole stack.
 ``padded`` (ragged batches; the default)
-    one call per layer on the padded batch. Because padding only ever trails, the forward direction's
-    real steps are exact; its final ``h`` is read at each sequence's last real step. Two more things
-    make the rest exact:
+    one call per layer on the padded batch, run time-major (``[L, N, ·]``, the kernels' own layout,
+    so they copy no input). Because padding only ever trails, the forward direction's real steps
+    are exact, whatever the padding holds; its final ``h`` is read at each sequence's last real
+    step, and the output is zeroed at padded steps once, at the end. Two more things make the rest
+    exact (a unidirectional GRU or RNN needs neither):
 
-    * *frozen padding* (LSTM, GRU): each layer gets one extra input feature, 1.0 at padded steps and
-      0.0 at real ones, whose weights push the gates to saturation -- LSTM ``i = 0, f = 1`` and GRU
+    * *frozen padding* (LSTM; a bidirectional GRU with no initial state): each layer gets its input
+      zeroed at padded steps and one extra input feature, 1.0 at padded steps and 0.0 at real ones,
+      whose weights (a cached constant column) push the gates to saturation -- LSTM ``i = 0, f = 1`` and GRU
       ``z = 1``, exactly, in floating point. Padded steps then leave ``c`` (LSTM) and ``h`` (GRU)
       unchanged, so the kernel's own final cell state is the one at the last real step, and the
       reverse direction, which meets the trailing padding first, starts at each sequence's last
       real token with its initial state still zero. (The extended ``weight_ih`` is a concatenation
       built per call, a few kilobytes; gradients flow through it to the layer's parameter.)
-    * *per-sequence reversal* (plain RNN, which has no gates, and any cell given an initial state):
+    * *per-sequence reversal* (bidirectional plain RNN, which has no gates, and any bidirectional
+      cell given an initial state):
       the reverse direction runs on each sequence reversed within its own length
       (``t -> len - 1 - t``), which puts its padding at the end too.
 
@@ -46,6 +50,7 @@ batch-first ``[N, L, E]``; a state is a tuple ``(h,)`` or ``(h, c)`` of ``[num_l
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import torch
@@ -74,10 +79,13 @@ def _call(
     dropout: float,
     training: bool,
     bidirectional: bool,
+    batch_first: bool = False,
 ) -> tuple[Tensor, State]:
-    """One fused call over batch-first ``x``: ``(output [N, L, D·H], final state)``."""
+    """One fused call: ``(output, final state)``, ``x`` and ``output`` batch-first (``[N, L, ·]``) or not."""
     hx = state if mode == "LSTM" else state[0]
-    output, *final = _KERNELS[mode](x, hx, weights, True, num_layers, dropout, training, bidirectional, True)
+    output, *final = _KERNELS[mode](
+        x, hx, weights, True, num_layers, dropout, training, bidirectional, batch_first
+    )
     return output, tuple(final)
 
 
@@ -92,7 +100,7 @@ def full(
     bidirectional: bool,
 ) -> tuple[Tensor, State]:
     """Every sequence is ``L`` long: the whole stack in one fused call."""
-    return _call(mode, x, state, weights, num_layers, dropout, training, bidirectional)
+    return _call(mode, x, state, weights, num_layers, dropout, training, bidirectional, batch_first=True)
 
 
 def zero_state(mode: str, x: Tensor, rows: int, hidden_size: int) -> State:
@@ -107,23 +115,27 @@ def step_mask(lengths: Tensor, steps: int) -> Tensor:
 
 
 def _reverse_each(x: Tensor, lengths: Tensor) -> Tensor:
-    """Reverse every sequence within its own length (``t -> len-1-t``); padding stays in place.
+    """Reverse every sequence of time-major ``x`` ``[L, N, ·]`` within its own length
+    (``t -> len-1-t``); padding stays in place.
 
     The map is its own inverse, so the same call also undoes it.
     """
-    n, steps = x.shape[0], x.shape[1]
-    t = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, L)
-    last = (lengths - 1).unsqueeze(1)  # (N, 1)
-    source = torch.where(t <= last, last - t, t)  # (N, L)
-    rows = source + torch.arange(n, device=x.device).unsqueeze(1) * steps  # (N, L) into (N*L, ...)
-    return x.reshape(n * steps, -1).index_select(0, rows.reshape(-1)).reshape(x.shape)
+    steps, n = x.shape[0], x.shape[1]
+    t = torch.arange(steps, device=x.device).unsqueeze(1)  # (L, 1)
+    last = (lengths - 1).unsqueeze(0)  # (1, N)
+    source = torch.where(t <= last, last - t, t)  # (L, N)
+    rows = source * n + torch.arange(n, device=x.device)  # (L, N) into (L*N, ...)
+    return x.reshape(steps * n, -1).index_select(0, rows.reshape(-1)).reshape(x.shape)
 
 
-def _saturating_column(mode: str, weight_ih: Tensor) -> Tensor:
-    """The extra input column that freezes the state at padded steps (see the module docstring)."""
-    rows = weight_ih.shape[0]
+@functools.lru_cache(maxsize=32)
+def _saturating_column(mode: str, rows: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The extra input column that freezes the state at padded steps (see the module docstring).
+
+    A constant, built once per cell, size, dtype and device.
+    """
     h = rows // (4 if mode == "LSTM" else 3)
-    column = weight_ih.new_zeros(rows, 1)  # (G*H, 1)
+    column = torch.zeros(rows, 1, dtype=dtype, device=device)  # (G*H, 1)
     if mode == "LSTM":  # gates i, f, g, o: i -> 0, f -> 1
         column[:h] = -_SATURATE
         column[h : 2 * h] = _SATURATE
@@ -136,7 +148,8 @@ def _with_padding_feature(mode: str, weights: list[Tensor]) -> list[Tensor]:
     """Each direction's ``weight_ih`` with the saturating column appended (``[G·H, E+1]``)."""
     out = list(weights)
     for i in range(0, len(out), 4):
-        out[i] = torch.cat([out[i], _saturating_column(mode, out[i])], dim=1)
+        w = out[i]
+        out[i] = torch.cat([w, _saturating_column(mode, w.shape[0], w.dtype, w.device)], dim=1)
     return out
 
 
@@ -154,6 +167,8 @@ def padded(
 ) -> tuple[Tensor, State]:
     """A ragged batch on its padding, layer by layer (see the module docstring).
 
+    The layers run time-major (``[L, N, ·]``), the kernels' own layout, so they copy no input.
+
     Args:
         state: the initial state, or None for zeros.
         lengths: ``[N]`` int64 on ``x``'s device, each in ``1..L``.
@@ -170,21 +185,29 @@ def padded(
         return _in_length_groups(mode, x, lengths, state, config, groups)
     n, steps = x.shape[0], x.shape[1]
     d = 2 if bidirectional else 1
-    gated = mode in _GATED
     # Frozen padding lets the reverse direction share the forward one's call, when it starts from zeros.
-    one_call = gated and state is None
+    one_call = mode in _GATED and state is None and d == 2
+    # LSTM's final c is the kernel's own, so it needs frozen padding; every final h is read from the
+    # output, and a forward direction (or a reversed sequence) never reads its trailing padding.
+    frozen = mode == "LSTM" or one_call
     hidden_size = weights[1].shape[1]  # weight_hh_l0 is [G*H, H]
-    state = state or zero_state(mode, x, num_layers * d, hidden_size)
-    keep = step_mask(lengths, steps).unsqueeze(-1).to(x.dtype)  # (N, L, 1)
-    padding = 1 - keep  # the extra input feature of frozen padding
+    if state is None:  # the kernels only read it, so h_0 and c_0 can share one tensor of zeros
+        zeros = x.new_zeros(num_layers * d, n, hidden_size)
+        state = (zeros, zeros) if mode == "LSTM" else (zeros,)
+    last = lengths - 1
+    real = torch.arange(steps, device=x.device) <= last.unsqueeze(1)  # (N, L)
+    keep = real.unsqueeze(-1)  # (N, L, 1) bool
+    keep_t = keep.transpose(0, 1)  # (L, N, 1)
+    padding = (~keep_t).to(x.dtype) if frozen else None  # the extra input feature of frozen padding
     batch = torch.arange(n, device=x.device)
     finals: list[State] = []
-    layer_input = x * keep
+    layer_input = x.transpose(0, 1)  # (L, N, E)
     for k in range(num_layers):
         layer_weights = weights[4 * d * k : 4 * d * (k + 1)]
-        layer_state = tuple(s[d * k : d * (k + 1)] for s in state)
-        if gated:
-            layer_input = torch.cat([layer_input, padding], dim=-1)  # (N, L, E+1)
+        layer_state = state if num_layers == 1 else tuple(s[d * k : d * (k + 1)] for s in state)
+        if frozen:  # zero inputs at padded steps keep the saturated gates exact
+            # where, not multiply: whatever the padding holds (even inf or NaN) becomes 0
+            layer_input = torch.cat([torch.where(keep_t, layer_input, 0.0), padding], dim=-1)  # (L, N, E+1)
             layer_weights = _with_padding_feature(mode, layer_weights)
         with _weights_built_per_call(x):
             if d == 1 or one_call:
@@ -193,21 +216,25 @@ def padded(
                 output, final = _reverse_in_own_call(
                     mode, layer_input, lengths, layer_state, layer_weights, training
                 )
-        h_n = _last_real_steps(output, lengths, batch, d)
+        h_n = _last_real_steps(output, last, batch, d)
         # The kernel's final c is exact (frozen padding); its final h is not (h = o ⊙ tanh(c) moves).
         finals.append((h_n, final[1]) if mode == "LSTM" else (h_n,))
-        layer_input = output * keep  # (N, L, D*H)
+        layer_input = output  # (L, N, D*H); padded steps only ever reach later padded steps
         if dropout and training and k < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, training)
-    return layer_input, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+    output = torch.where(keep, layer_input.transpose(0, 1), 0.0)  # (N, L, D*H), zero at padded steps
+    if num_layers == 1:
+        return output, finals[0]
+    return output, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+
+
+def _weights_built_per_call(x: Tensor) -> contextlib.AbstractContextManager:
+    """Silence cuDNN's advice to flatten weights: the padded path builds its own for every call."""
+    return _quiet_cudnn() if x.is_cuda else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
-def _weights_built_per_call(x: Tensor):
-    """Silence cuDNN's advice to flatten weights: the padded path builds its own for every call."""
-    if not x.is_cuda:
-        yield
-        return
+def _quiet_cudnn():
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="RNN module weights are not part of single contiguous chunk"
@@ -241,7 +268,7 @@ def group_count(lengths: Tensor, mode: str, hidden_size: int, max_groups: int = 
     >>> group_count(torch.tensor([80] * 32 + [10] * 32), "LSTM", 128)
     2
     """
-    if lengths.device.type != "cpu":
+    if lengths.device.type != "cpu" or len(lengths) < 2 * min_size:
         return 1
     step_overhead = (512 if mode == "LSTM" else 4096) / hidden_size
     ordered = sorted(lengths.tolist(), reverse=True)
@@ -276,23 +303,23 @@ def _in_length_groups(
 def _reverse_in_own_call(
     mode: str, x: Tensor, lengths: Tensor, state: State, weights: list[Tensor], training: bool
 ) -> tuple[Tensor, State]:
-    """One bidirectional layer as two calls, the reverse one on each sequence reversed in place."""
+    """One time-major bidirectional layer as two calls, the reverse one on each sequence reversed in place."""
     forward, forward_final = _call(mode, x, tuple(s[:1] for s in state), weights[:4], 1, 0.0, training, False)
     backward, backward_final = _call(
         mode, _reverse_each(x, lengths), tuple(s[1:] for s in state), weights[4:], 1, 0.0, training, False
     )
-    output = torch.cat([forward, _reverse_each(backward, lengths)], dim=-1)  # (N, L, 2*H)
+    output = torch.cat([forward, _reverse_each(backward, lengths)], dim=-1)  # (L, N, 2*H)
     final = tuple(torch.cat(pair) for pair in zip(forward_final, backward_final, strict=True))
     return output, final
 
 
-def _last_real_steps(output: Tensor, lengths: Tensor, batch: Tensor, d: int) -> Tensor:
-    """``h_n`` ``[D, N, H]``: forward at each sequence's last real step, reverse at its first."""
-    h = output.shape[-1] // d
-    h_n = [output[batch, lengths - 1, :h]]  # (N, H)
-    if d == 2:
-        h_n.append(output[:, 0, h:])
-    return torch.stack(h_n)
+def _last_real_steps(output: Tensor, last: Tensor, batch: Tensor, d: int) -> Tensor:
+    """``h_n`` ``[D, N, H]`` from time-major ``output`` ``[L, N, D·H]``: forward at each sequence's
+    last real step (``last = lengths - 1``), reverse at its first."""
+    if d == 1:
+        return output[last, batch].unsqueeze(0)  # (1, N, H)
+    h = output.shape[-1] // 2
+    return torch.stack([output[last, batch, :h], output[0, :, h:]])  # (2, N, H)
 
 
 def packed(
@@ -309,8 +336,10 @@ def packed(
     """A ragged batch packed, as ``torch.nn.LSTM`` runs a ``PackedSequence`` (see :func:`prefers_packing`)."""
     batch = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     rows = num_layers * (2 if bidirectional else 1)
-    state = state or zero_state(mode, x, rows, weights[1].shape[1])
-    state = tuple(s.index_select(1, batch.sorted_indices) for s in state)
+    if state is None:  # zeros need no sorting
+        state = zero_state(mode, x, rows, weights[1].shape[1])
+    else:
+        state = tuple(s.index_select(1, batch.sorted_indices) for s in state)
     hx = state if mode == "LSTM" else state[0]
     data, *final = _KERNELS[mode](
         batch.data, batch.batch_sizes, hx, weights, True, num_layers, dropout, training, bidirectional

@@ -138,7 +138,8 @@ class _Recurrent(nn.Module):
             ValueError: wrong input rank or feature size, ``lengths`` of the wrong shape, dtype or
                 range, or a state of the wrong shape.
         """
-        checking = not _is_tracing()  # a trace records operations; checks would be frozen into it
+        tracing = _is_tracing()
+        checking = not tracing  # a trace records operations; checks would be frozen into it
         if checking:
             check_input(x, self.input_size, self.batch_first, self.weight_ih_l0.dtype)
         if not self.batch_first:
@@ -154,7 +155,7 @@ class _Recurrent(nn.Module):
         if record or self.backend == "reference":
             output, final, trace = self._forward_reference(x, lengths, states, record)
         else:
-            output, final = self._forward_fast(x, lengths, states)
+            output, final = self._forward_fast(x, lengths, states, tracing)
         if not self.batch_first:
             output = output.transpose(0, 1)  # (L, N, D*H)
         final_state = final if self.mode == "LSTM" else final[0]
@@ -162,12 +163,14 @@ class _Recurrent(nn.Module):
 
     # -- fast path --------------------------------------------------------------------------------
 
-    def _forward_fast(self, x: Tensor, lengths: Tensor | None, states: State | None) -> tuple[Tensor, State]:
+    def _forward_fast(
+        self, x: Tensor, lengths: Tensor | None, states: State | None, tracing: bool
+    ) -> tuple[Tensor, State]:
         weights = self._flat_weights()
         config = (self.num_layers, self.dropout, self.training, self.bidirectional)
         if lengths is None:
             return fused.full(self.mode, x, states or self._zero_state(x), weights, *config)
-        if _is_tracing():  # a fixed graph: no data-dependent shapes
+        if tracing:  # a fixed graph: no data-dependent shapes
             return fused.padded(self.mode, x, lengths, states, weights, *config)
         if self._use_packing(x):
             return fused.packed(self.mode, x, lengths, states, weights, *config)
