@@ -50,7 +50,7 @@ from torch import nn
 
 from ..errors import ConfigError, DistributedError
 from ..utils import resolve_device
-from .loop import Task
+from .loop import BatchLoader, Task
 
 logger = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ class Shard:
     weight: float  # rows × world size / batch rows; 0 for a stand-in row on a rank that got none
 
 
-class ShardedBatches:
+class ShardedBatches(BatchLoader):
     """This rank's share of every batch: rows ``rank, rank + W, …`` of each index list of ``sampler``.
 
     Every rank iterates the same global batches (the same ``sampler`` with the same seed), so every rank
@@ -501,19 +501,9 @@ class ShardedBatches:
     ):
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in 0..{num_replicas - 1} (num_replicas ≥ 1), got {rank}")
-        self.items = items
-        self.sampler = sampler
-        self.collate_fn = collate_fn
+        super().__init__(items, sampler, collate_fn)  # set_epoch and len() as for one process
         self.num_replicas = num_replicas
         self.rank = rank
-
-    def set_epoch(self, epoch: int) -> None:
-        """Forward the epoch to the sampler (every rank sets the same one)."""
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
     def __iter__(self):
         for indices in self.sampler:
