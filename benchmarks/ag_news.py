@@ -255,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", default="", help="comma-separated: notebook, lesson, default")
+    parser.add_argument(
+        "--models", default="rnn,lstm,lstm-packed", help="lesson models to run (comma-separated)"
+    )
+    parser.add_argument("--out", type=Path, help="JSON results (default: benchmarks/results/ag_news.json)")
     parser.add_argument("--device", default="cpu", help="device of the rnnkit default run (cpu or cuda)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -291,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     common = {"threads": args.threads, "seed": args.seed, "device": "cpu", "valid": valid_spec}
     for kind, preset in zip(("rnn", "lstm", "lstm-packed"), LESSON, strict=True):
+        if kind not in args.models.split(","):
+            continue
         if "notebook" not in skip:
             curve: list = []
             run = notebook_run(kind, train, test, epochs, args.seed, curve)
@@ -314,15 +320,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {run}", file=sys.stderr)
 
     suffix = "_quick" if args.quick else ""
-    out_json = results_dir / f"ag_news{suffix}.json"
+    out_json = args.out or results_dir / f"ag_news{suffix}.json"
     out_png = (
         results_dir / "ag_news_quick.png" if args.quick else ROOT / "docs" / "img" / "ag_news_accuracy.png"
     )
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(results, indent=1) + "\n")
-    plot(results, out_png)
+    if args.out is None:
+        plot(results, out_png)
     print(table(results))
-    print(f"\nresults: {out_json}\nplot:    {out_png}")
+    print(f"\nresults: {out_json}" + ("" if args.out else f"\nplot:    {out_png}"))
 
 
 def write_csv(examples: list, path: str) -> None:
