@@ -251,3 +251,26 @@ def test_config_layers_and_errors(tmp_path):
     path.write_text("{oops")
     with pytest.raises(ConfigError, match="not a readable JSON config"):
         resolve_config(config_file=path)
+
+
+def test_a_model_that_reads_padding_is_evaluated_in_training_sized_batches():
+    """Regression: the report sorted texts by length (no padding) for every model; a lesson-lstm trained on
+    padded batches of 16 then scored up to 0.04 lower than on batches like its training ones."""
+    from rnnkit.data import collate
+    from rnnkit.pipelines.classify import _predict_items
+
+    torch.manual_seed(0)
+    cfg = resolve_config(preset="lesson-lstm", overrides={"batch_size": 3})
+    model = TextClassifier(40, 3, cell="lstm", hidden_dim=6, pool="last", use_lengths=False).eval()
+    items = [(list(range(2, 2 + n)), 0) for n in (9, 2, 5, 1, 7, 3, 8)]
+    probs = _predict_items(model, items, cfg, 0, torch.device("cpu"))
+
+    def run(batch_items):
+        batch = collate(batch_items, pad_id=0)
+        return torch.softmax(model(batch.ids, batch.lengths), dim=-1)
+
+    with torch.no_grad():
+        expected = torch.cat([run(items[i : i + 3]) for i in range(0, 7, 3)])
+        alone = torch.cat([run([item]) for item in items])
+    torch.testing.assert_close(probs, expected)
+    assert not torch.allclose(probs, alone, atol=1e-4)  # padding does change its answers

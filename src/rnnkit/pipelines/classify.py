@@ -103,8 +103,12 @@ def _sampler(items: list, cfg: Config, *, train: bool):
         return BucketBatchSampler(
             lengths, max(cfg.train.batch_size, 256), max_tokens=EVAL_BATCH_TOKENS, shuffle=False
         )
-    size = cfg.train.batch_size
-    return [list(range(i, min(i + size, len(items)))) for i in range(0, len(items), size)]
+    return _in_order(len(items), cfg.train.batch_size)
+
+
+def _in_order(n: int, size: int) -> list[list[int]]:
+    """Batches of ``size`` consecutive indices, in the data's order."""
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
 def _loader(items: list, cfg: Config, pad_id: int, *, train: bool, dist=None):
@@ -315,12 +319,20 @@ def _read_labels(run: RunFolder) -> list[str]:
 
 
 def _predict_items(model, items: list, cfg: Config, pad_id: int, device) -> torch.Tensor:
-    """Probabilities ``[n, C]`` in the items' order (batches are sorted by length for speed)."""
+    """Probabilities ``[n, C]`` in the items' order.
+
+    Batches are sorted by length (no padding, fast) — unless the model reads the padding
+    (``use_lengths=False``): its answers then depend on the batch, so it gets batches like those it
+    was trained and validated on, ``batch_size`` texts in the data's order.
+    """
     from ..data import BucketBatchSampler, collate
     from ..models.classifier import predict_proba
 
     lengths = [min(len(ids), cfg.data.max_len or len(ids)) for ids, _ in items]
-    sampler = BucketBatchSampler(lengths, 256, max_tokens=EVAL_BATCH_TOKENS, shuffle=False)
+    if cfg.model.use_lengths:
+        sampler = BucketBatchSampler(lengths, 256, max_tokens=EVAL_BATCH_TOKENS, shuffle=False)
+    else:
+        sampler = _in_order(len(items), cfg.train.batch_size)
     order = [i for batch in sampler for i in batch]
     batches = (collate([items[i] for i in b], pad_id=pad_id, max_len=cfg.data.max_len) for b in sampler)
     probs = predict_proba(model, batches, device)
