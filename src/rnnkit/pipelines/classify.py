@@ -24,6 +24,10 @@ from ..training.checkpoint import RunFolder
 from .common import check_weights, device_name, logger, start_run_folder
 
 EVAL_BATCH_TOKENS = 16_384  # padded tokens per evaluation batch (bucketed evaluation)
+# Training batches are bucketed within pools of 50 batches: 5.1 % padding on AG News at batch 64, against
+# 2.9 % for the sampler's default 100 — but with 100 the batches are so uniform in length that `default`
+# scored 0.880 instead of 0.897 on AG News (same seed; benchmarks/ag_news.py).
+TRAIN_BUCKET_POOL = 50
 
 
 def _text_cols(cfg: Config) -> tuple[str, ...]:
@@ -97,8 +101,10 @@ def _sampler(items: list, cfg: Config, *, train: bool):
     max_len = cfg.data.max_len
     lengths = [min(len(ids), max_len or len(ids)) for ids, _ in items]
     if train:
-        pool = {} if cfg.data.bucket else {"pool_batches": 1}  # a pool of one batch = random batches
-        return BucketBatchSampler(lengths, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, **pool)
+        pool = TRAIN_BUCKET_POOL if cfg.data.bucket else 1  # a pool of one batch = random batches
+        return BucketBatchSampler(
+            lengths, cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, pool_batches=pool
+        )
     if cfg.data.bucket:
         return BucketBatchSampler(
             lengths, max(cfg.train.batch_size, 256), max_tokens=EVAL_BATCH_TOKENS, shuffle=False
