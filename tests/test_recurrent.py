@@ -50,7 +50,7 @@ def loss_of(output, final):
     """A loss that weighs every output and final-state entry differently."""
     total = 0
     for t in (output, *final):
-        total = total + (t * torch.arange(t.numel(), dtype=t.dtype).view_as(t).sin()).sum()
+        total = total + (t * torch.arange(t.numel(), dtype=t.dtype, device=t.device).view_as(t).sin()).sum()
     return total
 
 
@@ -106,7 +106,7 @@ def test_equals_torch_fed_a_packed_sequence(cell, num_layers, bidirectional, len
         cell, num_layers, bidirectional, "reference" if backend == "reference" else "fast"
     )
     if backend == "packed":
-        ours._use_packing = lambda x: True  # the GPU's choice, checked here on CPU
+        ours._use_packing = lambda x, lengths: True  # the GPU's choice, checked here on CPU
     if backend == "grouped":
         ours._length_groups = lambda lengths: 3  # big batches' choice on CPU: groups of similar lengths
     compare(ours, theirs, inputs(), None if lengths == "equal" else torch.tensor(RAGGED))
@@ -116,7 +116,7 @@ def test_equals_torch_fed_a_packed_sequence(cell, num_layers, bidirectional, len
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_equals_torch_with_an_initial_state(cell, backend):
     ours, theirs = make_pair(cell, 2, True, "reference" if backend == "reference" else "fast")
-    ours._use_packing = lambda x: backend == "packed"
+    ours._use_packing = lambda x, lengths: backend == "packed"
     g = torch.Generator().manual_seed(2)
     h0 = torch.randn(4, N, H, generator=g, requires_grad=True)
     state = (h0, torch.randn(4, N, H, generator=g, requires_grad=True)) if cell == "lstm" else h0
@@ -124,11 +124,12 @@ def test_equals_torch_with_an_initial_state(cell, backend):
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn-tanh"])
-def test_inference_packs_gru_and_rnn_on_cpu(cell, monkeypatch):
+def test_inference_packs_gru_and_rnn_on_cpu_when_the_padding_pays(cell, monkeypatch):
     ours, theirs = make_pair(cell, 2, True)
     calls = []
     packed = fused.packed
     monkeypatch.setattr(fused, "packed", lambda *args, **kw: calls.append(1) or packed(*args, **kw))
+    monkeypatch.setattr(fused, "PACKING_PAYS", 1)  # this tiny batch's padding pays for packing
     x, lengths = inputs().detach(), torch.tensor(RAGGED)
     with torch.no_grad():
         output, h_n = ours(x, lengths)
@@ -138,14 +139,21 @@ def test_inference_packs_gru_and_rnn_on_cpu(cell, monkeypatch):
     torch.testing.assert_close(h_n, expected_h_n)
     ours(x, lengths)  # with gradients: the padded path
     assert calls == [1]
+    monkeypatch.setattr(fused, "PACKING_PAYS", 10**9)  # too little padding to pay: padded
+    with torch.no_grad():
+        output, h_n = ours(x, lengths)
+    assert calls == [1]
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(h_n, expected_h_n)
 
 
 def test_lstms_and_training_run_padded():
-    x = torch.zeros(1, 1, E)
-    assert not LSTM(E, H)._use_packing(x)
-    assert not GRU(E, H)._use_packing(x)  # gradients are on here
+    x, lengths = torch.zeros(64, 80, E), torch.full((64,), 10)  # 4,480 padded steps
+    assert not LSTM(E, H)._use_packing(x, lengths)
+    assert not GRU(E, H)._use_packing(x, lengths)  # gradients are on here
     with torch.no_grad():
-        assert GRU(E, H)._use_packing(x) and not LSTM(E, H)._use_packing(x)
+        assert GRU(E, 64)._use_packing(x, lengths) and not LSTM(E, 64)._use_packing(x, lengths)
+        assert not GRU(E, 64)._use_packing(x, torch.full((64,), 80))  # no padding to skip
 
 
 def test_big_ragged_batches_run_in_length_groups():
@@ -192,14 +200,14 @@ def test_padding_values_do_not_matter():
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_padded_path_ignores_padding_values_and_returns_batch_first_contiguous(cell, bidirectional):
+def test_padded_path_ignores_padding_values_and_returns_batch_first(cell, bidirectional):
     # Regression: the padded path runs time-major and skips input masking where no state is frozen.
     # Padding holding NaN must not leak either (multiplying by a 0/1 mask would keep NaN).
     ours, _ = make_pair(cell, 2, bidirectional)
     x, lengths = inputs(), torch.tensor(RAGGED)
     a, fa = ours(x, lengths)
-    assert a.is_contiguous() and a.shape == (N, L, H * (2 if bidirectional else 1))
-    for fill in (100.0, float("nan")):
+    assert a.shape == (N, L, H * (2 if bidirectional else 1))  # a time-major view, like torch.nn's
+    for fill in (100.0, 1e30, float("inf"), float("nan")):
         garbage = x.detach().clone()
         for i, n in enumerate(RAGGED):
             garbage[i, n:] = fill

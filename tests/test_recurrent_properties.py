@@ -66,7 +66,7 @@ def test_every_path_equals_torch(case):
     ):
         ours = ours_cls(case["input_size"], h, backend=backend, **config).double()
         ours.load_state_dict(theirs.state_dict())
-        ours._use_packing = lambda x, packing=packing: packing
+        ours._use_packing = lambda x, lengths, packing=packing: packing
         ours._length_groups = lambda lengths, groups=groups: groups
         output, final = ours(x, lengths, state)
         torch.testing.assert_close(output, expected, atol=1e-10, rtol=0)

@@ -43,7 +43,7 @@ def check_lengths(lengths, n: int, steps: int, device: torch.device) -> int:
         raise ValueError(
             f"lengths must be on the CPU or on the input's device {device}, got {lengths.device}"
         )
-    shortest, longest = int(lengths.min()), int(lengths.max())
+    shortest, longest = (int(v) for v in torch.aminmax(lengths))
     if shortest < 1 or longest > steps:
         i = int(((lengths < 1) | (lengths > steps)).nonzero()[0, 0])
         raise ValueError(f"lengths must be in 1..L={steps}, got {int(lengths[i])} at batch index {i}")

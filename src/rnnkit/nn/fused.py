@@ -13,17 +13,21 @@ Three ways to run a batch, all equal to the reference path (the tests prove it):
     one call per layer on the padded batch, run time-major (``[L, N, ·]``, the kernels' own layout,
     so they copy no input). Because padding only ever trails, the forward direction's real steps
     are exact, whatever the padding holds; its final ``h`` is read at each sequence's last real
-    step, and the output is zeroed at padded steps once, at the end. Two more things make the rest
-    exact (a unidirectional GRU or RNN needs neither):
+    step, and the output is zero at padded steps. Two more things make the rest exact (a
+    unidirectional GRU or RNN needs neither):
 
-    * *frozen padding* (LSTM; a bidirectional GRU with no initial state): each layer gets its input
-      zeroed at padded steps and one extra input feature, 1.0 at padded steps and 0.0 at real ones,
-      whose weights (a cached constant column) push the gates to saturation -- LSTM ``i = 0, f = 1`` and GRU
-      ``z = 1``, exactly, in floating point. Padded steps then leave ``c`` (LSTM) and ``h`` (GRU)
-      unchanged, so the kernel's own final cell state is the one at the last real step, and the
-      reverse direction, which meets the trailing padding first, starts at each sequence's last
-      real token with its initial state still zero. (The extended ``weight_ih`` is a concatenation
-      built per call, a few kilobytes; gradients flow through it to the layer's parameter.)
+    * *frozen padding* (LSTM; a bidirectional GRU with no initial state): the first layer's input is
+      zeroed at padded steps, and every layer gets one extra input feature, 1.0 at padded steps and
+      0.0 at real ones, whose weights (a cached constant column) push the gates to saturation --
+      LSTM ``i = 0, f = 1, o = 0`` and GRU ``z = 1``, exactly, in floating point. Padded steps then
+      leave ``c`` (LSTM) and ``h`` (GRU) unchanged, so the kernel's own final cell state is the one
+      at the last real step; an LSTM's output there is ``0 ⊙ tanh(c) = 0``, which is also what the
+      next layer reads; and the reverse direction, which meets the trailing padding first, starts
+      at each sequence's last real token with its initial state still zero. (The extended
+      ``weight_ih`` is a concatenation built per call, a few kilobytes; gradients flow through it
+      to the layer's parameter.) On CPU the zeroing is a product, 5x cheaper than ``where``, and
+      the final state is checked: inf or NaN in the padding would turn into NaN, and then the batch
+      runs again with ``where``, which drops whatever the padding holds.
     * *per-sequence reversal* (bidirectional plain RNN, which has no gates, and any bidirectional
       cell given an initial state):
       the reverse direction runs on each sequence reversed within its own length
@@ -33,7 +37,8 @@ Three ways to run a batch, all equal to the reference path (the tests prove it):
     (:func:`group_count`), so less padding is computed.
 ``packed``
     ``pack_padded_sequence`` and the kernels' packed entry point, as ``torch.nn.LSTM`` does. Used
-    only where it wins (:func:`prefers_packing`): GRU and plain RNN inference on CPU.
+    only where it wins (:func:`prefers_packing`): GRU and plain RNN inference on CPU, when the
+    batch has enough padding to skip.
 
 Which wins was measured on torch 2.11-2.13, single-threaded CPU and an H100 (ragged lengths 5-80):
 padded LSTM training runs 2-6x faster than packed on CPU (oneDNN runs only padded LSTMs), and LSTMs
@@ -51,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import warnings
 
 import torch
@@ -136,9 +142,10 @@ def _saturating_column(mode: str, rows: int, dtype: torch.dtype, device: torch.d
     """
     h = rows // (4 if mode == "LSTM" else 3)
     column = torch.zeros(rows, 1, dtype=dtype, device=device)  # (G*H, 1)
-    if mode == "LSTM":  # gates i, f, g, o: i -> 0, f -> 1
+    if mode == "LSTM":  # gates i, f, g, o: i -> 0, f -> 1, o -> 0
         column[:h] = -_SATURATE
         column[h : 2 * h] = _SATURATE
+        column[3 * h :] = -_SATURATE
     else:  # gates r, z, n: z -> 1
         column[h : 2 * h] = _SATURATE
     return column
@@ -153,6 +160,17 @@ def _with_padding_feature(mode: str, weights: list[Tensor]) -> list[Tensor]:
     return out
 
 
+def _zero_padding(x: Tensor, padded_steps: Tensor, padding: Tensor, robust: bool) -> Tensor:
+    """Time-major ``x`` ``[L, N, E]`` with zeros at padded steps (``padded_steps`` ``[L, N, 1]`` bool,
+    ``padding`` its 0/1 float copy).
+
+    ``robust`` uses ``where``, which drops whatever the padding holds, even inf or NaN; otherwise a
+    product, 5x faster on CPU and just as exact for finite padding -- but ``inf · 0`` is NaN, so a
+    caller taking the product checks the result (see :func:`padded`).
+    """
+    return torch.where(padded_steps, 0.0, x) if robust else x * (1.0 - padding)
+
+
 def padded(
     mode: str,
     x: Tensor,
@@ -164,6 +182,7 @@ def padded(
     training: bool,
     bidirectional: bool,
     groups: int = 1,
+    checked: bool = False,
 ) -> tuple[Tensor, State]:
     """A ragged batch on its padding, layer by layer (see the module docstring).
 
@@ -175,6 +194,9 @@ def padded(
         groups: run the batch as this many groups of similar lengths (see :func:`group_count`),
             each on its own, shorter padding. 1 (default) keeps the graph free of data-dependent
             shapes, as tracing needs.
+        checked: zero the padding by a product rather than ``where`` (CPU), then check that the
+            final state is finite and, if it is not (inf or NaN in the padding, or in the input),
+            run the batch again with ``where``. Not while tracing: the check is a Python decision.
 
     Returns:
         ``output`` ``[N, L, D·H]`` with zeros at padded steps, and the final state taken at each
@@ -182,32 +204,51 @@ def padded(
     """
     config = (weights, num_layers, dropout, training, bidirectional)
     if groups > 1:
-        return _in_length_groups(mode, x, lengths, state, config, groups)
+        return _in_length_groups(mode, x, lengths, state, config, groups, checked)
+    if not checked or not _frozen(mode, state, bidirectional):
+        return _padded(mode, x, lengths, state, config, robust=True)
+    output, final = _padded(mode, x, lengths, state, config, robust=False)
+    if math.isfinite(sum(float(s.detach().sum()) for s in final)):  # NaN or inf if any term is
+        return output, final
+    return _padded(mode, x, lengths, state, config, robust=True)  # inf or NaN somewhere: drop the padding's
+
+
+def _frozen(mode: str, state: State | None, bidirectional: bool) -> bool:
+    """Whether :func:`padded` freezes the state at padded steps (see the module docstring).
+
+    LSTM's final c is the kernel's own, so it needs frozen padding; so does a bidirectional GRU
+    without initial state, whose reverse direction then shares the forward one's call. Every final h
+    is read from the output, and a forward direction (or a reversed sequence) never reads its
+    trailing padding.
+    """
+    return mode == "LSTM" or (mode == "GRU" and state is None and bidirectional)
+
+
+def _padded(
+    mode: str, x: Tensor, lengths: Tensor, state: State | None, config: tuple, robust: bool
+) -> tuple[Tensor, State]:
+    """:func:`padded` in one group, zeroing the padding with ``where`` (``robust``) or a product."""
+    weights, num_layers, dropout, training, bidirectional = config
     n, steps = x.shape[0], x.shape[1]
     d = 2 if bidirectional else 1
-    # Frozen padding lets the reverse direction share the forward one's call, when it starts from zeros.
-    one_call = mode in _GATED and state is None and d == 2
-    # LSTM's final c is the kernel's own, so it needs frozen padding; every final h is read from the
-    # output, and a forward direction (or a reversed sequence) never reads its trailing padding.
-    frozen = mode == "LSTM" or one_call
+    frozen = _frozen(mode, state, bidirectional)
+    one_call = frozen and state is None and d == 2  # the reverse direction starts from zeros too
     hidden_size = weights[1].shape[1]  # weight_hh_l0 is [G*H, H]
     if state is None:  # the kernels only read it, so h_0 and c_0 can share one tensor of zeros
         zeros = x.new_zeros(num_layers * d, n, hidden_size)
         state = (zeros, zeros) if mode == "LSTM" else (zeros,)
     last = lengths - 1
-    real = torch.arange(steps, device=x.device) <= last.unsqueeze(1)  # (N, L)
-    keep = real.unsqueeze(-1)  # (N, L, 1) bool
-    keep_t = keep.transpose(0, 1)  # (L, N, 1)
-    padding = (~keep_t).to(x.dtype) if frozen else None  # the extra input feature of frozen padding
-    batch = torch.arange(n, device=x.device)
+    padded_steps = (torch.arange(steps, device=x.device).unsqueeze(1) > last).unsqueeze(-1)  # (L, N, 1)
+    padding = padded_steps.to(x.dtype) if frozen else None  # the extra input feature of frozen padding
     finals: list[State] = []
     layer_input = x.transpose(0, 1)  # (L, N, E)
     for k in range(num_layers):
         layer_weights = weights[4 * d * k : 4 * d * (k + 1)]
         layer_state = state if num_layers == 1 else tuple(s[d * k : d * (k + 1)] for s in state)
-        if frozen:  # zero inputs at padded steps keep the saturated gates exact
-            # where, not multiply: whatever the padding holds (even inf or NaN) becomes 0
-            layer_input = torch.cat([torch.where(keep_t, layer_input, 0.0), padding], dim=-1)  # (L, N, E+1)
+        if frozen:  # later layers read bounded outputs: the saturated gates dwarf them
+            if k == 0:
+                layer_input = _zero_padding(layer_input, padded_steps, padding, robust)
+            layer_input = torch.cat([layer_input, padding], dim=-1)  # (L, N, E+1)
             layer_weights = _with_padding_feature(mode, layer_weights)
         with _weights_built_per_call(x):
             if d == 1 or one_call:
@@ -216,13 +257,15 @@ def padded(
                 output, final = _reverse_in_own_call(
                     mode, layer_input, lengths, layer_state, layer_weights, training
                 )
-        h_n = _last_real_steps(output, last, batch, d)
+        h_n = _last_real_steps(output, last, d)
         # The kernel's final c is exact (frozen padding); its final h is not (h = o ⊙ tanh(c) moves).
         finals.append((h_n, final[1]) if mode == "LSTM" else (h_n,))
         layer_input = output  # (L, N, D*H); padded steps only ever reach later padded steps
         if dropout and training and k < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, training)
-    output = torch.where(keep, layer_input.transpose(0, 1), 0.0)  # (N, L, D*H), zero at padded steps
+    if mode != "LSTM":  # an LSTM's frozen padding already zeroed them (o = 0 there)
+        layer_input = torch.where(padded_steps, 0.0, layer_input)
+    output = layer_input.transpose(0, 1)  # (N, L, D*H), a view, as torch.nn.LSTM(batch_first=True) returns
     if num_layers == 1:
         return output, finals[0]
     return output, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
@@ -242,15 +285,31 @@ def _quiet_cudnn():
         yield
 
 
-def prefers_packing(mode: str, x: Tensor) -> bool:
+# Packing costs a fixed ~0.1-0.6 ms (sorting, packing, unpacking); it pays once the padding it skips
+# (padded steps × hidden size) is worth more. Fitted to GRU inference on this repository's CPU runs.
+PACKING_PAYS = 2**16
+
+
+def prefers_packing(mode: str, x: Tensor, lengths: Tensor, hidden_size: int) -> bool:
     """Whether to pack this ragged batch rather than run it on its padding.
 
-    Only on CPU, for GRU and plain RNN, when no backward pass will follow (``torch.no_grad``):
-    PyTorch runs those cells with the same native kernel padded or packed (oneDNN only takes
-    LSTMs), so without a backward pass to speed up, skipping the padding wins. Training, LSTMs,
-    and every cell on GPU are faster on the padded path (measured; see docs/benchmarks.md).
+    Only on CPU, for GRU and plain RNN, when no backward pass will follow (``torch.no_grad``), and
+    when there is enough padding to skip: PyTorch runs those cells with the same native kernel padded or
+    packed (oneDNN only takes LSTMs), so without a backward pass to speed up, skipping the padding
+    wins -- unless it is too little to pay for packing. Training, LSTMs, and every cell on GPU are
+    faster on the padded path (measured; see docs/benchmarks.md).
+
+    >>> with torch.no_grad():
+    ...     x = torch.zeros(64, 80, 8)
+    ...     big = prefers_packing("GRU", x, torch.full((64,), 40), hidden_size=128)    # 2,560 padded steps
+    ...     small = prefers_packing("GRU", x[:16], torch.full((16,), 40), hidden_size=32)  # 640 of H=32
+    >>> big, small, prefers_packing("LSTM", x, torch.full((64,), 40), hidden_size=128)
+    (True, False, False)
     """
-    return x.device.type == "cpu" and mode != "LSTM" and not torch.is_grad_enabled()
+    if x.device.type != "cpu" or mode == "LSTM" or torch.is_grad_enabled():
+        return False
+    padding = x.shape[0] * x.shape[1] - int(lengths.sum())
+    return padding * hidden_size >= PACKING_PAYS
 
 
 def group_count(lengths: Tensor, mode: str, hidden_size: int, max_groups: int = 4, min_size: int = 8) -> int:
@@ -283,7 +342,7 @@ def group_count(lengths: Tensor, mode: str, hidden_size: int, max_groups: int = 
 
 
 def _in_length_groups(
-    mode: str, x: Tensor, lengths: Tensor, state: State | None, config: tuple, groups: int
+    mode: str, x: Tensor, lengths: Tensor, state: State | None, config: tuple, groups: int, checked: bool
 ) -> tuple[Tensor, State]:
     """:func:`padded` on ``groups`` groups of similar lengths, put back in batch order."""
     weights, num_layers, _, _, bidirectional = config
@@ -293,7 +352,9 @@ def _in_length_groups(
     for rows in torch.argsort(lengths, descending=True, stable=True).chunk(groups):
         longest = int(lengths[rows[0]])
         part_state = None if state is None else tuple(s[:, rows] for s in state)
-        part_output, part_final = padded(mode, x[rows, :longest], lengths[rows], part_state, *config)
+        part_output, part_final = padded(
+            mode, x[rows, :longest], lengths[rows], part_state, *config, checked=checked
+        )
         output[rows, :longest] = part_output  # (n_g, L_g, D*H) into (N, L, D*H)
         for final, part in zip(finals, part_final, strict=True):
             final[:, rows] = part
@@ -313,13 +374,13 @@ def _reverse_in_own_call(
     return output, final
 
 
-def _last_real_steps(output: Tensor, last: Tensor, batch: Tensor, d: int) -> Tensor:
+def _last_real_steps(output: Tensor, last: Tensor, d: int) -> Tensor:
     """``h_n`` ``[D, N, H]`` from time-major ``output`` ``[L, N, D·H]``: forward at each sequence's
     last real step (``last = lengths - 1``), reverse at its first."""
-    if d == 1:
-        return output[last, batch].unsqueeze(0)  # (1, N, H)
-    h = output.shape[-1] // 2
-    return torch.stack([output[last, batch, :h], output[0, :, h:]])  # (2, N, H)
+    n, h = output.shape[1], output.shape[2] // d
+    at_last = last.view(1, n, 1).expand(1, n, h)
+    forward = (output if d == 1 else output[:, :, :h]).gather(0, at_last)  # (1, N, H)
+    return forward if d == 1 else torch.cat([forward, output[:1, :, h:]])  # (D, N, H)
 
 
 def packed(

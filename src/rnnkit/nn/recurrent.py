@@ -172,15 +172,14 @@ class _Recurrent(nn.Module):
             return fused.full(self.mode, x, states or self._zero_state(x), weights, *config)
         if tracing:  # a fixed graph: no data-dependent shapes
             return fused.padded(self.mode, x, lengths, states, weights, *config)
-        if self._use_packing(x):
+        if self._use_packing(x, lengths):
             return fused.packed(self.mode, x, lengths, states, weights, *config)
-        return fused.padded(
-            self.mode, x, lengths, states, weights, *config, groups=self._length_groups(lengths)
-        )
+        groups, checked = self._length_groups(lengths), x.device.type == "cpu"  # no sync on a GPU
+        return fused.padded(self.mode, x, lengths, states, weights, *config, groups=groups, checked=checked)
 
-    def _use_packing(self, x: Tensor) -> bool:
+    def _use_packing(self, x: Tensor, lengths: Tensor) -> bool:
         """Whether this ragged batch runs packed rather than padded (see :func:`fused.prefers_packing`)."""
-        return fused.prefers_packing(self.mode, x)
+        return fused.prefers_packing(self.mode, x, lengths, self.hidden_size)
 
     def _length_groups(self, lengths: Tensor) -> int:
         """How many groups of similar lengths the padded path splits a ragged batch into."""
