@@ -5,7 +5,8 @@ official 7,600), all in one run on this machine:
 
 * **notebook** — a faithful re-implementation of the lesson notebook's training loop: ``torch.nn`` modules,
   texts tokenised inside the collate function, random batches of 16 padded to their longest text, dense
-  Adam (lr 1e-3) over the whole embedding, 3 epochs; the RNN averages its outputs over every padded step,
+  Adam (lr 1e-3) over the whole embedding, 3 epochs; the LSTMs' embeddings start from ``randn - 0.5`` as
+  the notebook's do; the RNN averages its outputs over every padded step,
   the LSTM takes its last hidden state after the padding, the packed LSTM gets ``pack_padded_sequence``.
 * **rnnkit lesson presets** — ``lesson-rnn``, ``lesson-lstm``, ``lesson-lstm-packed``: the same models and
   batch size through ``rnnkit.train``.
@@ -64,6 +65,8 @@ class NotebookModel(nn.Module):
         super().__init__()
         self.kind = kind
         self.embedding = nn.Embedding(vocab_size, embed_dim)
+        if kind != "rnn":  # the notebook's LSTMClassifier and LSTMPackClassifier start from randn - 0.5
+            self.embedding.weight.data = torch.randn_like(self.embedding.weight.data) - 0.5
         cell = nn.RNN if kind == "rnn" else nn.LSTM
         self.rnn = cell(embed_dim, hidden_dim, batch_first=True)
         self.fc = nn.Linear(hidden_dim, num_classes)

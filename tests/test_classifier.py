@@ -101,6 +101,23 @@ def test_without_lengths_the_padding_embedding_is_learned():
         assert bool(pad_grad.abs().sum() > 0) == learned, use_lengths
 
 
+def test_embed_mean_shifts_the_random_embedding_as_the_lesson_notebook_does():
+    """The lesson's LSTMs start from ``randn - 0.5``; without it the unpacked LSTM learned far slower on
+    AG News (notebook loop, seed 0: 0.63 test accuracy after 3 epochs instead of 0.78)."""
+    torch.manual_seed(0)
+    plain = TextClassifier(2000, 2, embed_dim=32).embedding.weight[1:]
+    torch.manual_seed(0)
+    shifted = TextClassifier(2000, 2, embed_dim=32, embed_mean=-0.5).embedding.weight[1:]
+    assert abs(float(plain.mean())) < 0.02 and float(shifted.mean()) == pytest.approx(-0.5, abs=0.02)
+    assert float(shifted.std()) == pytest.approx(1.0, abs=0.02)
+    assert torch.count_nonzero(TextClassifier(30, 2, embed_mean=-0.5).embedding.weight[0]) == 0  # padding row
+    read_padding = TextClassifier(30, 2, embed_mean=-0.5, use_lengths=False).embedding.weight[0]
+    assert torch.count_nonzero(read_padding) == read_padding.numel()  # learned, shifted like the rest
+    for preset in ("lesson-lstm", "lesson-lstm-packed"):
+        assert resolve_config(preset=preset).model.embed_mean == -0.5
+    assert resolve_config(preset="lesson-rnn").model.embed_mean == 0.0  # the notebook's RNN is not shifted
+
+
 def test_classification_task_loss_and_evaluate():
     from rnnkit.data import collate
 

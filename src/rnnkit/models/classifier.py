@@ -75,6 +75,8 @@ class TextClassifier(nn.Module):
         bidirectional: D = 2 when True.
         dropout: between stacked layers and on the pooled vector.
         embed_dropout: drops whole token vectors (the word is unseen for that step), scaled to keep the mean.
+        embed_mean: the embedding starts as N(embed_mean, 1) (PyTorch's N(0, 1) by default); the lesson's
+            LSTM notebooks start from ``randn - 0.5``. A zero padding row stays zero.
         pool: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"``.
         use_lengths: pass lengths to the encoder and mask the pooling; False runs over padding.
         pad_id: the padding id (its embedding row stays zero, unless ``use_lengths=False``: then it is
@@ -97,6 +99,7 @@ class TextClassifier(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         embed_dropout: float = 0.0,
+        embed_mean: float = 0.0,
         pool: str = "last",
         use_lengths: bool = True,
         pad_id: int = 0,
@@ -115,6 +118,11 @@ class TextClassifier(nn.Module):
         self.directions = 2 if bidirectional else 1
         padding_idx = pad_id if use_lengths else None  # without lengths the padding is read: learn it
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx, sparse=sparse)
+        if embed_mean:
+            with torch.no_grad():
+                self.embedding.weight.add_(embed_mean)
+                if padding_idx is not None:
+                    self.embedding.weight[padding_idx].zero_()
         self.encoder = _encoder(cell, embed_dim, hidden_dim, layers, bidirectional, dropout)
         features = self.directions * hidden_dim
         if pool == "attention":
@@ -137,6 +145,7 @@ class TextClassifier(nn.Module):
             bidirectional=cfg.bidirectional,
             dropout=cfg.dropout,
             embed_dropout=cfg.embed_dropout,
+            embed_mean=cfg.embed_mean,
             pool=cfg.pool,
             use_lengths=cfg.use_lengths,
             pad_id=pad_id,
