@@ -60,13 +60,22 @@ class NotebookModel(nn.Module):
     """The notebook's models: embedding → torch.nn RNN/LSTM → linear, with its own way of pooling."""
 
     def __init__(
-        self, kind: str, vocab_size: int, num_classes: int, embed_dim: int = 64, hidden_dim: int = 32
+        self,
+        kind: str,
+        vocab_size: int,
+        num_classes: int,
+        embed_dim: int = 64,
+        hidden_dim: int = 32,
+        draw: str = "notebook",
     ):
         super().__init__()
         self.kind = kind
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        if kind != "rnn":  # the notebook's LSTMClassifier and LSTMPackClassifier start from randn - 0.5
+        if kind != "rnn" and draw == "notebook":  # LSTMClassifier and LSTMPackClassifier: randn - 0.5
             self.embedding.weight.data = torch.randn_like(self.embedding.weight.data) - 0.5
+        elif kind != "rnn":  # the same distribution in one draw (as rnnkit's embed_mean): another stream
+            with torch.no_grad():
+                self.embedding.weight.add_(-0.5)
         cell = nn.RNN if kind == "rnn" else nn.LSTM
         self.rnn = cell(embed_dim, hidden_dim, batch_first=True)
         self.fc = nn.Linear(hidden_dim, num_classes)
@@ -82,7 +91,7 @@ class NotebookModel(nn.Module):
         return self.fc(h_n[-1])  # the last hidden state (after the padding, unless packed)
 
 
-def notebook_run(kind: str, train, test, epochs: int, seed: int, curve: list) -> dict:
+def notebook_run(kind: str, train, test, epochs: int, seed: int, curve: list, draw: str = "notebook") -> dict:
     """Train one notebook model the notebook's way; return accuracy, seconds and tokens/s."""
     torch.manual_seed(seed)
     random.seed(seed)
@@ -103,7 +112,7 @@ def notebook_run(kind: str, train, test, epochs: int, seed: int, curve: list) ->
 
     loader = torch.utils.data.DataLoader(train, batch_size=16, shuffle=True, collate_fn=collate_batch)
     test_loader = torch.utils.data.DataLoader(test, batch_size=256, collate_fn=collate_batch)
-    model = NotebookModel(kind, len(itos), len(labels))
+    model = NotebookModel(kind, len(itos), len(labels), draw=draw)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     train_s, tokens = 0.0, 0
@@ -262,6 +271,13 @@ def main(argv: list[str] | None = None) -> None:
         "--models", default="rnn,lstm,lstm-packed", help="lesson models to run (comma-separated)"
     )
     parser.add_argument("--out", type=Path, help="JSON results (default: benchmarks/results/ag_news.json)")
+    parser.add_argument(
+        "--notebook-draw",
+        choices=["notebook", "once"],
+        default="notebook",
+        help="the notebook LSTMs' shifted embedding: drawn as the notebook does (a second randn), or "
+        "shifted in place (the same distribution and weights as rnnkit's, another random stream)",
+    )
     parser.add_argument("--device", default="cpu", help="device of the rnnkit default run (cpu or cuda)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -302,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         if "notebook" not in skip:
             curve: list = []
-            run = notebook_run(kind, train, test, epochs, args.seed, curve)
+            run = notebook_run(kind, train, test, epochs, args.seed, curve, args.notebook_draw)
             results["runs"][f"notebook {kind}"] = {**run, "curve": curve}
             print(f"notebook {kind}: {run}", file=sys.stderr)
         if "lesson" not in skip:
