@@ -140,9 +140,10 @@ def test_lesson_lstm_trains_exactly_as_the_notebook_loop_does():
         fc.load_state_dict(model.head.state_dict())
     initial = model.head.weight.detach().clone()
     g = torch.Generator().manual_seed(1)
+    sizes, labels = torch.randint(1, 12, (24,), generator=g), torch.randint(0, 3, (24,), generator=g)
     items = [
         (torch.randint(2, 40, (int(n),), generator=g).tolist(), int(y))
-        for n, y in zip(torch.randint(1, 12, (24,), generator=g), torch.randint(0, 3, (24,), generator=g))
+        for n, y in zip(sizes, labels, strict=True)
     ]
     batches = [collate(items[i : i + 5]) for i in range(0, len(items), 5)]  # padded with id 0, read as is
     Trainer(model, ClassificationTask("cpu"), batches, config=cfg.train).fit()

@@ -290,24 +290,31 @@ def _quiet_cudnn():
 PACKING_PAYS = 2**16
 
 
-def prefers_packing(mode: str, x: Tensor, lengths: Tensor, hidden_size: int) -> bool:
+def prefers_packing(
+    mode: str, x: Tensor, lengths: Tensor, hidden_size: int, bidirectional: bool = False
+) -> bool:
     """Whether to pack this ragged batch rather than run it on its padding.
 
-    Only on CPU, for GRU and plain RNN, when no backward pass will follow (``torch.no_grad``), and
-    when there is enough padding to skip: PyTorch runs those cells with the same native kernel padded or
-    packed (oneDNN only takes LSTMs), so without a backward pass to speed up, skipping the padding
-    wins -- unless it is too little to pay for packing. Training, LSTMs, and every cell on GPU are
-    faster on the padded path (measured; see docs/benchmarks.md).
+    Only on CPU, for GRU and plain RNN, when no backward pass will follow (``torch.no_grad``):
+    PyTorch runs those cells with the same native kernel padded or packed (oneDNN only takes
+    LSTMs), so without a backward pass to speed up, skipping the padding wins -- unless, in one
+    direction, the padding is too little to pay for packing (a bidirectional layer always packs:
+    on its padding it needs frozen padding or per-sequence reversal, more work than packing).
+    Training, LSTMs, and every cell on GPU are faster on the padded path (measured; see
+    docs/benchmarks.md).
 
     >>> with torch.no_grad():
     ...     x = torch.zeros(64, 80, 8)
     ...     big = prefers_packing("GRU", x, torch.full((64,), 40), hidden_size=128)    # 2,560 padded steps
     ...     small = prefers_packing("GRU", x[:16], torch.full((16,), 40), hidden_size=32)  # 640 of H=32
-    >>> big, small, prefers_packing("LSTM", x, torch.full((64,), 40), hidden_size=128)
-    (True, False, False)
+    ...     both_ways = prefers_packing("GRU", x[:16], torch.full((16,), 40), 32, bidirectional=True)
+    >>> big, small, both_ways, prefers_packing("LSTM", x, torch.full((64,), 40), hidden_size=128)
+    (True, False, True, False)
     """
     if x.device.type != "cpu" or mode == "LSTM" or torch.is_grad_enabled():
         return False
+    if bidirectional:
+        return True
     padding = x.shape[0] * x.shape[1] - int(lengths.sum())
     return padding * hidden_size >= PACKING_PAYS
 

@@ -179,7 +179,7 @@ class _Recurrent(nn.Module):
 
     def _use_packing(self, x: Tensor, lengths: Tensor) -> bool:
         """Whether this ragged batch runs packed rather than padded (see :func:`fused.prefers_packing`)."""
-        return fused.prefers_packing(self.mode, x, lengths, self.hidden_size)
+        return fused.prefers_packing(self.mode, x, lengths, self.hidden_size, self.bidirectional)
 
     def _length_groups(self, lengths: Tensor) -> int:
         """How many groups of similar lengths the padded path splits a ragged batch into."""
