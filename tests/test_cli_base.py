@@ -40,3 +40,35 @@ def test_unexpected_error_is_not_swallowed():
     finally:
         cli_module.cli.commands.pop("bug-for-test")
     assert isinstance(cli_module.cli, click.Group)
+
+
+WITHOUT_EXTRAS = """
+import sys
+for name in ("fastapi", "uvicorn", "starlette", "onnx", "onnxruntime", "onnxscript"):
+    sys.modules[name] = None  # importing it now fails, as if it were not installed
+from rnnkit.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_the_command_line_works_without_the_optional_extras(tmp_path):
+    """Regression: building ``serve``'s options imported FastAPI, so without the ``serve`` extra every
+    command failed with a traceback (found on a machine with a bare PyTorch). Now only ``serve`` and
+    ``export --format onnx`` need their extras, and say so in one line."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS, *args], capture_output=True, text=True)
+
+    for args in (["--help"], ["train", "--help"], ["serve", "--help"]):
+        result = run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+    served = run("serve", str(tmp_path))
+    assert served.returncode == 2 and served.stdout == ""
+    assert served.stderr.strip().splitlines() == [
+        "rnnkit: error: this needs the 'serve' extra: pip install 'rnnkit[serve]' (missing: fastapi, uvicorn)"
+    ]
+    exported = run("export", str(tmp_path))
+    assert exported.returncode == 2
+    assert "pip install 'rnnkit[export]' (missing: onnx, onnxruntime)" in exported.stderr

@@ -455,12 +455,12 @@ def _print_inspection(inspection, units) -> None:
 
 # --- serve / export --------------------------------------------------------------------------------
 def _serve_options(command):
-    """One option per :class:`rnnkit.serve.app.ServeSettings` field, help from its comment."""
+    """One option per :class:`rnnkit.serve.settings.ServeSettings` field, help from its comment."""
     import dataclasses
     import typing
 
     from .config import field_help
-    from .serve.app import ServeSettings
+    from .serve.settings import ServeSettings  # not the app: FastAPI is an extra
 
     helps = field_help(ServeSettings)
     hints = typing.get_type_hints(ServeSettings)
@@ -485,9 +485,15 @@ def serve_command(run, **settings) -> None:
 
     Listens on 127.0.0.1 unless --host says otherwise. Ctrl-C stops it once in-flight requests finish.
     """
-    from .serve.app import ServeSettings, serve
+    from .errors import require_extra
+    from .serve.settings import ServeSettings
 
     options = ServeSettings(**settings)
+    require_extra("serve", "fastapi", "uvicorn")
+    if options.backend == "onnx":
+        require_extra("export", "onnxruntime")
+    from .serve.app import serve
+
     if options.threads:
         import torch
 
@@ -513,7 +519,11 @@ def export_command(run, format, out, check, check_file) -> None:
     """Export a trained classifier to ONNX or TorchScript: any batch size and length, exact when ragged."""
     from pathlib import Path
 
+    from .errors import require_extra
     from .export import ExportCheckError, export_model
+
+    if format == "onnx":
+        require_extra("export", "onnx", "onnxruntime")
 
     out = out or str(Path(run) / "export" / ("model.onnx" if format == "onnx" else "model.pt"))
     texts = [line.rstrip("\n") for line in check_file if line.strip()] if check_file else None

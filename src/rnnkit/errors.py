@@ -30,6 +30,33 @@ class DistributedError(InputError):
     never came, different training data or vocabularies on different ranks."""
 
 
+class MissingExtraError(InputError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Raise :class:`MissingExtraError` unless every module (top-level name) can be imported.
+
+    >>> require_extra("serve", "json")
+    >>> require_extra("serve", "nope")
+    Traceback (most recent call last):
+    ...
+    rnnkit.errors.MissingExtraError: this needs the 'serve' extra: pip install 'rnnkit[serve]' (missing: nope)
+    """
+    import importlib
+
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"this needs the {extra!r} extra: pip install 'rnnkit[{extra}]' (missing: {', '.join(missing)})"
+        )
+
+
 class DataError(InputError):
     """Bad data, located by file and (when known) line: ``path:line: message``.
 
