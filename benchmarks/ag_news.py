@@ -71,11 +71,12 @@ class NotebookModel(nn.Module):
         super().__init__()
         self.kind = kind
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        if kind != "rnn" and draw == "notebook":  # LSTMClassifier and LSTMPackClassifier: randn - 0.5
-            self.embedding.weight.data = torch.randn_like(self.embedding.weight.data) - 0.5
-        elif kind != "rnn":  # the same distribution in one draw (as rnnkit's embed_mean): another stream
-            with torch.no_grad():
-                self.embedding.weight.add_(-0.5)
+        if kind != "rnn":  # LSTMClassifier and LSTMPackClassifier start from randn - 0.5
+            if draw == "notebook":  # as the notebook draws it: a second randn
+                self.embedding.weight.data = torch.randn_like(self.embedding.weight.data) - 0.5
+            else:  # the same distribution in one draw (as rnnkit's embed_mean): another random stream
+                with torch.no_grad():
+                    self.embedding.weight.add_(-0.5)
         cell = nn.RNN if kind == "rnn" else nn.LSTM
         self.rnn = cell(embed_dim, hidden_dim, batch_first=True)
         self.fc = nn.Linear(hidden_dim, num_classes)
