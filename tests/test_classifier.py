@@ -9,8 +9,9 @@ import torch
 
 from rnnkit.config import PRESETS, Config, resolve_config
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.models.classifier import ClassificationTask, TextClassifier
+from rnnkit.models.classifier import TextClassifier
 from rnnkit.models.embedding import load_vectors_into, read_vectors, vectors_dim
+from rnnkit.training.classify import ClassificationTask
 from rnnkit.training.metrics import classification_report, confusion_matrix
 
 

@@ -1,4 +1,4 @@
-"""Text classifier: embedding → recurrent encoder → pooling → dropout → linear; and its training task.
+"""Text classifier: embedding → recurrent encoder → pooling → dropout → linear.
 
 The lesson's model, generalised: the encoder is any :mod:`rnnkit.nn` layer (``rnn``, ``lstm``, ``gru``;
 stacked, bidirectional), and the pooling that turns its outputs into one vector per text is one of
@@ -27,11 +27,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..training.loop import Task
 
 logger = logging.getLogger(__name__)
 
@@ -183,42 +181,6 @@ class TextClassifier(nn.Module):
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores.float(), dim=1).to(output.dtype)  # (N, L, 1)
         return (weights * output).sum(dim=1)  # (N, D*H)
-
-
-class ClassificationTask(Task):
-    """Cross-entropy on :class:`rnnkit.data.Batch` batches; evaluation reports loss and accuracy.
-
-    Args:
-        device: where the model lives (ids and labels are moved there; lengths stay on the CPU).
-    """
-
-    monitor = "accuracy"
-    higher_is_better = True
-
-    def __init__(self, device: torch.device | str = "cpu"):
-        self.device = torch.device(device)
-
-    def loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[torch.Tensor, Any, dict[str, float]]:
-        """Mean cross-entropy of the batch; stats: examples, tokens, correct."""
-        batch = batch.to(self.device, non_blocking=True)
-        logits = model(batch.ids, batch.lengths)  # (N, C)
-        loss = F.cross_entropy(logits.float(), batch.labels)
-        correct = int((logits.argmax(dim=-1) == batch.labels).sum())
-        stats = {"examples": len(batch), "tokens": int(batch.lengths.sum()), "correct": correct}
-        return loss, None, stats
-
-    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        """``{"loss", "accuracy"}`` over ``batches``."""
-        total_loss, correct, n = 0.0, 0, 0
-        for batch in batches:
-            batch = batch.to(self.device, non_blocking=True)
-            logits = model(batch.ids, batch.lengths).float()
-            total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
-            correct += int((logits.argmax(dim=-1) == batch.labels).sum())
-            n += len(batch)
-        if n == 0:
-            raise ValueError("evaluation got no batches")
-        return {"loss": total_loss / n, "accuracy": correct / n}
 
 
 @torch.no_grad()

@@ -245,8 +245,8 @@ def _build_classifier(cfg: Config, data: Encoded, resume: bool):
 
 def train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
     """The classification pipeline: data → vocabulary → model → Trainer → report and plots."""
-    from ..models.classifier import ClassificationTask
     from ..training import distributed
+    from ..training.classify import ClassificationTask
     from ..training.loop import Trainer
     from ..utils import resolve_device
 
