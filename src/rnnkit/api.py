@@ -71,7 +71,11 @@ def train(
     else:
         cfg = resolve_config(preset=preset, config_file=config, overrides=overrides)
     out_dir = Path(out) if out is not None else Path("runs") / (cfg.preset or cfg.task)
+    from .limits import check_out_dir
     from .training import distributed
+
+    if distributed.is_main_process():  # rank 0 alone writes the run folder
+        check_out_dir(out_dir)  # before any data is read: a bad --out fails at once, harming nothing
 
     dist = distributed.init(cfg.train.device)  # one of several processes (torchrun): join the others
     try:

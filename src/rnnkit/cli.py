@@ -13,18 +13,61 @@ import sys
 import click
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, TrainingError
+
+
+class _OneLineError(click.ClickException):
+    """A usage error shown as ``rnnkit: error: <message>`` on one line (not click's Usage/Try/Error block)."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"rnnkit: error: {self.message}", err=True)
+
+
+def _one_line(text: str) -> str:
+    """A message on one line: its lines joined with spaces."""
+    return " ".join(str(text).split())
+
+
+def _usage_error(e: click.ClickException) -> _OneLineError:
+    message = _one_line(e.format_message())
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return _OneLineError(message, e.exit_code)
 
 
 class _Group(click.Group):
-    """Click group that turns library input errors into one line and exit code 2."""
+    """Click group that prints every error the user can fix as one line, ``rnnkit: error: …``, exit code 2:
+    click's own usage errors (unknown option, bad value) and the library's input errors alike. A training
+    run that diverged is one line too, with exit code 1."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as e:
+            raise _usage_error(e) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _OneLineError:
+            raise
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as e:
+            raise _usage_error(e) from None
         except InputError as e:
-            click.echo(f"rnnkit: error: {e}", err=True)
+            click.echo(f"rnnkit: error: {_one_line(e)}", err=True)
             ctx.exit(2)
+        except TrainingError as e:
+            click.echo(f"rnnkit: error: {_one_line(e)}", err=True)
+            ctx.exit(1)
 
 
 class _OneLineHandler(logging.Handler):

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -198,59 +199,97 @@ def coerce(name: str, value: Any, cls: type) -> Any:
     if typing.get_origin(tp) is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{label} must be one of {', '.join(choices)}; got {value!r}")
+            raise ConfigError(f"{label} must be one of {', '.join(choices)}; got {short_repr(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false, got {value!r}")
+            raise ConfigError(f"{label} must be true or false, got {short_repr(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{label} must be an integer, got {value!r}")
+            raise ConfigError(f"{label} must be an integer, got {short_repr(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{label} must be a number, got {value!r}")
+            raise ConfigError(f"{label} must be a number, got {short_repr(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{label} must be a string, got {value!r}")
+            raise ConfigError(f"{label} must be a string, got {short_repr(value)}")
+        if "\x00" in value:
+            raise ConfigError(f"{label} must not contain a NUL character, got {short_repr(value)}")
         return value
     raise TypeError(f"unsupported config field type {tp!r} for {name}")  # pragma: no cover
 
 
 INF = float("inf")
 
-# field → (lowest, highest, interval text): the allowed range of each number.
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 5,000-digit number is shown by its length).
+
+    >>> short_repr(10**50)
+    'a 51-digit number'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        if abs(value) >= 10**4000:
+            return "a number of over 4000 digits"
+        return f"a {len(str(abs(value)))}-digit number"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+# field → (lowest, highest, interval text): the allowed range of each number. The upper bounds keep a typo
+# (--hidden-dim 1000000000) from becoming an allocation that cannot succeed; a model that passes them is
+# still checked against the memory it would need (rnnkit.limits.check_model_memory).
+MAX_DIM = 65_536  # embed_dim, hidden_dim
+MAX_LAYERS = 64
+MAX_COUNT = 1_000_000_000  # epochs, steps, evaluations, vocabulary sizes, lengths
+MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
 _RANGES: dict[str, tuple[float, float, str]] = {
-    "embed_dim": (1, INF, "≥ 1"),
-    "hidden_dim": (1, INF, "≥ 1"),
-    "layers": (1, INF, "≥ 1"),
+    "embed_dim": (1, MAX_DIM, "≥ 1"),
+    "hidden_dim": (1, MAX_DIM, "≥ 1"),
+    "layers": (1, MAX_LAYERS, "≥ 1"),
     "dropout": (0.0, 1.0, "[0, 1)"),
     "embed_dropout": (0.0, 1.0, "[0, 1)"),
-    "min_freq": (1, INF, "≥ 1"),
-    "max_vocab": (3, INF, "≥ 3"),
-    "max_len": (1, INF, "≥ 1"),
+    "embed_mean": (-1000.0, 1000.0, "≥ -1000"),
+    "min_freq": (1, MAX_COUNT, "≥ 1"),
+    "max_vocab": (3, MAX_COUNT, "≥ 3"),
+    "max_len": (1, MAX_COUNT, "≥ 1"),
     "valid_fraction": (0.0, 1.0, "(0, 1)"),
-    "epochs": (1, INF, "≥ 1"),
-    "max_steps": (1, INF, "≥ 1"),
-    "time_budget": (0.0, INF, "> 0"),
-    "batch_size": (1, INF, "≥ 1"),
-    "lr": (0.0, INF, "> 0"),
-    "weight_decay": (0.0, INF, "≥ 0"),
+    "epochs": (1, MAX_COUNT, "≥ 1"),
+    "max_steps": (1, MAX_COUNT, "≥ 1"),
+    "time_budget": (0.0, 1e9, "> 0"),
+    "batch_size": (1, 1_048_576, "≥ 1"),
+    "lr": (0.0, 1e6, "> 0"),
+    "weight_decay": (0.0, 1e6, "≥ 0"),
     "warmup": (0.0, 1.0, "[0, 1)"),
-    "clip_norm": (0.0, INF, "> 0"),
-    "eval_every": (0, INF, "≥ 0"),
-    "patience": (0, INF, "≥ 0"),
-    "threads": (1, INF, "≥ 1"),
-    "bptt": (1, INF, "≥ 1"),
+    "clip_norm": (0.0, 1e12, "> 0"),
+    "eval_every": (0, MAX_COUNT, "≥ 0"),
+    "patience": (0, MAX_COUNT, "≥ 0"),
+    "seed": (0, MAX_SEED, "≥ 0"),
+    "threads": (1, 1024, "≥ 1"),
+    "bptt": (1, 1_000_000, "≥ 1"),
 }
 
 
 def _in_range(value: float, lo: float, hi: float, text: str) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
     low_ok = value > lo if text.startswith(("(", ">")) else value >= lo
     high_ok = value < hi if text.endswith(")") else value <= hi
     return low_ok and high_ok
+
+
+def _range_text(value: float, hi: float, text: str) -> str:
+    """What a value out of range should have been: ``"≥ 1"``, ``"at most 65536"``, ``"a finite number"``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"a finite number {text}"
+    if value > hi and not text.endswith(")"):
+        return f"at most {hi:g}" if isinstance(hi, float) else f"at most {hi}"
+    return text
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,4})?")
 
 
 def validate(cfg: Config) -> Config:
@@ -259,13 +298,21 @@ def validate(cfg: Config) -> Config:
     for name, (lo, hi, text) in _RANGES.items():
         v = values[name]
         if v is not None and not _in_range(v, lo, hi, text):
-            raise ConfigError(f"{name} ({option_name(name)}) must be {text}, got {v}")
+            wanted = _range_text(v, hi, text)
+            raise ConfigError(f"{name} ({option_name(name)}) must be {wanted}, got {short_repr(v)}")
+    if not _DEVICE.fullmatch(cfg.train.device):
+        raise ConfigError(f"device (--device) must be auto, cpu, cuda or cuda:N; got {cfg.train.device!r}")
     if cfg.model.freeze_vectors and not cfg.model.vectors:
         raise ConfigError("--freeze-vectors needs --vectors PATH (there are no pretrained vectors to freeze)")
     if cfg.preset is not None and cfg.preset not in PRESETS:
         raise ConfigError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
     if cfg.task == "lm" and cfg.model.bidirectional:
         raise ConfigError("--bidirectional does not apply to a language model, which reads left to right")
+    if cfg.task == "lm" and cfg.data.max_vocab is not None and cfg.data.max_vocab < 5:
+        raise ConfigError(
+            f"max_vocab (--max-vocab) must be ≥ 5 for a language model (4 places go to <pad>, <unk>, <bos> "
+            f"and <eos>), got {cfg.data.max_vocab}"
+        )
     if cfg.task == "lm" and cfg.model.vectors:
         raise ConfigError("--vectors is for classifiers; a language model learns its own embeddings")
     return cfg
@@ -279,7 +326,7 @@ def _flatten(d: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in d.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {key!r} must be an object, got {value!r}")
+                raise ConfigError(f"{where}: {key!r} must be an object, got {short_repr(value)}")
             for k, v in value.items():
                 if k not in {f.name for f in dataclasses.fields(SECTIONS[key])}:
                     raise ConfigError(f"{where}: unknown setting {key}.{k}")
@@ -343,6 +390,8 @@ def resolve_config(
             raise ConfigError(f"config file not found: {path}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ConfigError(f"{path}: not a readable JSON config ({e})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: not a JSON config (nested too deeply)") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a JSON object, got {type(loaded).__name__}")
         layers.append((_flatten(loaded, str(path)), str(path)))

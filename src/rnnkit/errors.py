@@ -34,6 +34,11 @@ class MissingExtraError(InputError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+class TrainingError(RuntimeError):
+    """Training cannot go on (the loss became NaN or infinite). Not the input's fault as such, so the command
+    line prints it as one line and exits with code 1; the last good checkpoint is kept."""
+
+
 def require_extra(extra: str, *modules: str) -> None:
     """Raise :class:`MissingExtraError` unless every module (top-level name) can be imported.
 

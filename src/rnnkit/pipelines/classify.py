@@ -21,7 +21,14 @@ from ..config import Config, resolve_config
 from ..errors import ConfigError, DataError, RunFolderError
 from ..training import checkpoint as ck
 from ..training.checkpoint import RunFolder
-from .common import check_weights, device_name, logger, start_run_folder
+from .common import (
+    begin_training,
+    build_checked_model,
+    check_trainable,
+    device_name,
+    logger,
+    start_run_folder,
+)
 
 EVAL_BATCH_TOKENS = 16_384  # padded tokens per evaluation batch (bucketed evaluation)
 # Training batches are bucketed within pools of 50 batches: 5.1 % padding on AG News at batch 64, against
@@ -221,8 +228,9 @@ def _prepare_distributed(dist, cfg: Config, run: RunFolder, resume: bool) -> tup
     return splits, cfg, data
 
 
-def _build_classifier(cfg: Config, data: Encoded, resume: bool):
-    """The seeded model, with pretrained vectors loaded (not on resume: the checkpoint has them)."""
+def _build_classifier(cfg: Config, data: Encoded, resume: bool, device: torch.device):
+    """The seeded model, with pretrained vectors loaded (not on resume: the checkpoint has them); its
+    memory is checked first."""
     from ..models.classifier import TextClassifier
     from ..models.embedding import load_vectors_into
     from ..utils import set_seed
@@ -231,6 +239,9 @@ def _build_classifier(cfg: Config, data: Encoded, resume: bool):
     set_seed(cfg.train.seed)
     sparse = cfg.train.sparse_embeddings and not cfg.model.freeze_vectors
     n_labels = len(data.labels)
+    check_trainable(
+        lambda: TextClassifier.from_config(cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id), device
+    )
     model = TextClassifier.from_config(cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id, sparse=sparse)
     vectors_info = None
     if cfg.model.vectors and not resume:
@@ -256,12 +267,10 @@ def train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Seq
         device = resolve_device(cfg.train.device)
         splits = load_splits(cfg)
         cfg, data = _encode_splits(cfg, splits, run, resume)
-        if not resume:
-            start_run_folder(run, cfg, data.encoder, data.labels)
     else:
         device = dist.device
         splits, cfg, data = _prepare_distributed(dist, cfg, run, resume)
-    model, vectors_info = _build_classifier(cfg, data, resume)
+    model, vectors_info = _build_classifier(cfg, data, resume, device)
     pad = data.encoder.vocab.pad_id
     task = ClassificationTask(device)
     trainer = Trainer(
@@ -276,6 +285,8 @@ def train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Seq
         device=device,
         distributed=dist,
     )
+    if dist is None:  # everything is checked: only now does the run folder change
+        begin_training(run, cfg, data.encoder, data.labels, resume=resume)
     result = trainer.fit(resume=resume)
     if dist is not None and not dist.is_main:
         return out_dir  # rank 0 writes the report
@@ -464,9 +475,8 @@ def load_classifier(run: RunFolder, config: Config, device: torch.device) -> Cla
     run.require(ck.VOCAB, ck.LABELS, ck.WEIGHTS)
     encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
     labels = _read_labels(run)
-    model = TextClassifier.from_config(config.model, len(encoder), len(labels), pad_id=encoder.vocab.pad_id)
-    weights = run.load_weights()
     described = f"vocab.json ({len(encoder)} tokens) and labels.json ({len(labels)} classes)"
-    check_weights(run, model.state_dict(), weights, described)
-    model.load_state_dict(weights)
+    n_labels, pad_id = len(labels), encoder.vocab.pad_id
+    build = lambda: TextClassifier.from_config(config.model, len(encoder), n_labels, pad_id=pad_id)  # noqa: E731
+    model = build_checked_model(run, build, device, described)
     return ClassifierRun(run.path, config, encoder, labels, model.to(device), device)

@@ -21,6 +21,7 @@ def start_run_folder(run: RunFolder, cfg: Config, encoder, labels=None) -> None:
     """Write config, vocab (and labels, for classifiers); remove what an earlier run in the folder left."""
     if run.exists(ck.CONFIG):
         logger.warning(f"replacing the run in {run.path}")
+    run.remove_temp_files()
     for name in _LEFT_BY_A_RUN:
         run.file(name).unlink(missing_ok=True)
     run.write_json(ck.CONFIG, {"rnnkit_version": __version__, "task": cfg.task, "config": cfg.to_dict()})
@@ -59,3 +60,49 @@ def check_weights(
                 f"{where}: {name} has shape {list(found[name].shape)}, but config.json and {described} "
                 f"need {list(tensor.shape)}"
             )
+
+
+def build_checked_model(run: RunFolder, build, device: torch.device, described: str):
+    """The model ``build()`` makes, with the run folder's weights — checked before anything is allocated.
+
+    The weights file is untrusted input: its header's names, shapes and dtypes are compared with the model
+    ``config.json`` describes (built on the ``meta`` device, no memory), and the memory that model needs
+    with what is available, before the real model is built; after loading, every tensor must be finite.
+    ``described`` names the other files the shapes come from, e.g. ``"vocab.json (812 tokens)"``.
+    """
+    from ..limits import (
+        check_finite,
+        check_model_memory,
+        check_weights_header,
+        model_on_meta,
+        parameter_count,
+    )
+
+    expected = model_on_meta(build).state_dict()
+    check_weights_header(run.file(ck.WEIGHTS), expected, described)
+    check_model_memory(parameter_count(expected), training=False, device=device)
+    model = build()
+    weights = run.load_weights()
+    check_weights(run, model.state_dict(), weights, described)
+    check_finite(run.file(ck.WEIGHTS), weights)
+    model.load_state_dict(weights)
+    return model
+
+
+def check_trainable(build, device: torch.device) -> None:
+    """Raise :class:`~rnnkit.errors.ConfigError` if the model ``build()`` makes cannot be trained in the
+    memory available (counted on the ``meta`` device: nothing is allocated)."""
+    from ..limits import check_model_memory, model_on_meta, parameter_count
+
+    parameters = parameter_count(model_on_meta(build).state_dict())
+    hint = "lower --hidden-dim, --embed-dim, --layers or --max-vocab"
+    check_model_memory(parameters, training=True, device=device, hint=hint)
+
+
+def begin_training(run: RunFolder, cfg: Config, encoder, labels=None, *, resume: bool) -> None:
+    """The moment a run folder changes, once everything has been checked and training is about to start:
+    a new run replaces the folder's files; a resumed one only loses the temp files a kill left."""
+    if resume:
+        run.remove_temp_files()
+    else:
+        start_run_folder(run, cfg, encoder, labels)

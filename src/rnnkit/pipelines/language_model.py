@@ -18,7 +18,7 @@ from ..config import Config
 from ..errors import ConfigError, RunFolderError
 from ..training import checkpoint as ck
 from ..training.checkpoint import RunFolder
-from .common import check_weights, device_name, start_run_folder
+from .common import begin_training, build_checked_model, check_trainable, device_name
 
 
 def _lm_corpora(cfg: Config) -> tuple[str, str, str | None, dict[str, str]]:
@@ -63,8 +63,8 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
     else:
         encoder = TextEncoder.fit([train_text], tokenizer=d.tokenizer, min_freq=d.min_freq,
                                   max_size=d.max_vocab, lm=True)  # fmt: skip
-        start_run_folder(run, cfg, encoder)
     task = LanguageModelTask(device, char_level=d.tokenizer == "char")
+    check_trainable(lambda: LanguageModel.from_config(cfg.model, len(encoder)), device)
     set_seed(t.seed)
     model = LanguageModel.from_config(cfg.model, len(encoder))
     trainer = Trainer(
@@ -77,6 +77,7 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
         callbacks=callbacks,
         device=device,
     )
+    begin_training(run, cfg, encoder, resume=resume)  # everything is checked: only now does the folder change
     result = trainer.fit(resume=resume)
 
     t0 = time.perf_counter()
@@ -226,8 +227,6 @@ def load_language_model(run: RunFolder, config: Config, device: torch.device) ->
 
     run.require(ck.VOCAB, ck.WEIGHTS)
     encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
-    model = LanguageModel.from_config(config.model, len(encoder))
-    weights = run.load_weights()
-    check_weights(run, model.state_dict(), weights, f"vocab.json ({len(encoder)} tokens)")
-    model.load_state_dict(weights)
+    build = lambda: LanguageModel.from_config(config.model, len(encoder))  # noqa: E731
+    model = build_checked_model(run, build, device, f"vocab.json ({len(encoder)} tokens)")
     return LanguageModelRun(run.path, config, encoder, model.to(device), device)

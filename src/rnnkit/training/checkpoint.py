@@ -72,6 +72,18 @@ class RunFolder:
         if missing:
             raise RunFolderError(f"{self.path}: not a complete run folder, missing {', '.join(missing)}")
 
+    def remove_temp_files(self) -> list[str]:
+        """Delete the ``.*.tmp`` files an interrupted atomic write left (a killed process cannot clean up);
+        return their names. Called when a run starts or resumes, never by a command that only reads."""
+        if not self.path.is_dir():
+            return []
+        removed = []
+        for tmp in self.path.glob(".*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp.name)
+        return removed
+
     # JSON ------------------------------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> None:
         """Write ``obj`` as JSON, atomically."""

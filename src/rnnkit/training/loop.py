@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..errors import RunFolderError, TrainingError
 from ..utils import resolve_device, set_seed
 from .checkpoint import RunFolder
 
@@ -351,6 +352,7 @@ class Trainer:
         self._amp = config.amp and self.device.type == "cuda"
         self.distributed = distributed
         self._clock = 0.0  # distributed: rank 0's elapsed seconds at the last step, for time schedules
+        self._checkpoint_step: int | None = None  # step of the last checkpoint written (all finite)
 
     # public ----------------------------------------------------------------------------------------
     @property
@@ -430,10 +432,14 @@ class Trainer:
                 group["lr"] = lr
         with self._autocast():
             loss, carry, stats = self.task.loss(self.model, batch, self._carry)
+        if self.distributed is None and not bool(torch.isfinite(loss.detach())):
+            raise self._diverged(f"the loss is {float(loss.detach())}", lr)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_gradients(self.model.parameters(), cfg.clip_norm)
+        if not math.isfinite(grad_norm):  # DDP averaged the gradients: every rank stops here together
+            raise self._diverged(f"the gradient norm is {grad_norm}", lr)
         for opt in self.optimizers:
             opt.step()
         self._carry = detach(carry)
@@ -576,10 +582,26 @@ class Trainer:
         self._call("on_train_end", self, result)
         return result
 
+    def _diverged(self, what: str, lr: float, step: int | None = None) -> TrainingError:
+        """The error that stops a run whose numbers stopped being finite; the weights on disk are kept."""
+        step = self.state.step + 1 if step is None else step
+        kept = "no checkpoint had been saved yet"
+        if self.run is not None and self._checkpoint_step is not None:
+            kept = f"the checkpoint of step {self._checkpoint_step} in {self.run.path} is kept"
+        return TrainingError(
+            f"training diverged at step {step}: {what}; the learning rate ({lr:g}) is likely too high "
+            f"(try a lower --lr, or --clip-norm); {kept}"
+        )
+
     # checkpoints -----------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
+        weights = unwrap(self.model).state_dict()
+        if not all(bool(torch.isfinite(v).all()) for v in weights.values() if v.is_floating_point()):
+            lr = self._last.get("lr", self.config.lr)
+            raise self._diverged("the weights hold NaN or infinite values", lr, step=self.state.step)
         if self.run is None:
             return
+        self._checkpoint_step = self.state.step
         state = dataclasses.asdict(self.state)
         self.run.save_trainer_state(
             {
@@ -607,7 +629,28 @@ class Trainer:
             saved = self.distributed.run_on_main(self._read_checkpoint)
         else:
             saved = self._read_checkpoint()
-        unwrap(self.model).load_state_dict(saved["model"])
+        try:
+            self._restore(saved)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+            where = self.run.file("trainer_state.pt") if self.run is not None else "trainer_state.pt"
+            detail = " ".join(str(e).split())[:200]
+            raise RunFolderError(
+                f"{where}: does not belong to this run's model and settings, so it cannot be resumed "
+                f"({type(e).__name__}: {detail})"
+            ) from None
+        self._checkpoint_step = self.state.step
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Put a checkpoint's weights, optimizer, counters and RNG states back (any mismatch raises)."""
+        if not isinstance(saved, dict):
+            raise TypeError(f"expected a dict, got {type(saved).__name__}")
+        model = unwrap(self.model)
+        expected = model.state_dict()
+        for name, tensor in saved["model"].items():
+            if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+                need = list(expected[name].shape)
+                raise ValueError(f"{name} has shape {list(tensor.shape)}, the model needs {need}")
+        model.load_state_dict(saved["model"])
         self.best_weights = saved["best_model"]
         if self.best_weights is not None:
             self.best_weights = {k: v.to(self.device) for k, v in self.best_weights.items()}
