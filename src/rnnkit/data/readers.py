@@ -6,6 +6,11 @@ an optional byte-order mark; bytes that are not UTF-8 are replaced by U+FFFD and
 naming the first line where it happened. Bad data raises :class:`rnnkit.errors.DataError` naming the
 file and line.
 
+Limits keep a damaged or hostile file from turning into an unbounded allocation: a line of more than
+:data:`MAX_LINE_CHARS` characters, a table field or example of more than :data:`MAX_FIELD_CHARS`, and
+JSON nested deeper than :data:`MAX_JSON_DEPTH` and a NUL byte are errors naming the file and line. A quoted table field
+that is never closed (it would swallow the rest of the file) is reported with the line where it started.
+
 Formats, chosen by the file's suffix (``.gz`` is stripped first):
 
 - ``.csv`` / ``.tsv``: a table. With a header, ``text_cols`` / ``label_col`` name columns (several text
@@ -48,6 +53,11 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", 
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
 _TEXT_SUFFIXES = (".txt", ".txt.gz")  # the files a class folder's examples are read from
 _BAD_GZIP = (gzip.BadGzipFile, EOFError, zlib.error)  # what reading a truncated or corrupt .gz raises
+
+MAX_FIELD_CHARS = 2**20  # longest table field, .txt line or class-folder file (characters): 1 Mi
+MAX_LINE_CHARS = 4 * MAX_FIELD_CHARS  # longest physical line of a table, JSONL or .txt file
+MAX_JSON_DEPTH = 64  # deepest nesting of arrays/objects on a JSONL line
+_EOF = "\ue000rnnkit end of file\ue000"  # after the last line: a quote never closed swallows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +131,17 @@ def check_file(path: str | os.PathLike) -> Path:
 
 
 def _decoded_lines(f: TextIO, path: Path) -> Iterator[str]:
-    """The lines of ``f``; warns once at the first undecodable byte; a broken ``.gz`` is a DataError."""
+    """The lines of ``f``; warns once at the first undecodable byte; a broken ``.gz`` or a line longer than
+    :data:`MAX_LINE_CHARS` is a DataError (the line is never read whole)."""
     warned = False
     line_no = 0
     try:
-        for line in f:
+        while line := f.readline(MAX_LINE_CHARS + 1):
             line_no += 1
+            if len(line) > MAX_LINE_CHARS:
+                raise DataError(f"line longer than {MAX_LINE_CHARS:,} characters (the limit)", path, line_no)
+            if "\x00" in line:
+                raise DataError("NUL byte in the text (is this a binary file?)", path, line_no)
             if not warned and "\ufffd" in line:
                 warned = True
                 _warn_undecodable(path, line_no)
@@ -149,9 +164,9 @@ def _warn_undecodable(path: Path, line: int) -> None:
 
 
 def _raise_csv_field_limit() -> None:
-    # The csv module refuses fields over 128 KiB by default; a long document is a legitimate field.
-    # The limit is a C long, which is 32-bit on Windows.
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    # The csv module refuses fields over 128 KiB by default; a long document is a legitimate field, up to
+    # MAX_FIELD_CHARS (a field of 50 MB is a broken file, not a document, and costs gigabytes downstream).
+    csv.field_size_limit(min(sys.maxsize, MAX_FIELD_CHARS))
 
 
 def iter_rows(path: str | os.PathLike, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
@@ -165,18 +180,44 @@ def iter_rows(path: str | os.PathLike, delimiter: str = ",") -> Iterator[tuple[i
     path = check_file(path)
     _raise_csv_field_limit()
     with open_text(path, newline="") as f:
-        reader = csv.reader(_decoded_lines(f, path), delimiter=delimiter)
+        reader = csv.reader(_with_end_marker(_decoded_lines(f, path)), delimiter=delimiter)
         end = 0
         while True:
+            start = end + 1
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except csv.Error as e:
-                raise DataError(f"malformed row: {e}", path=path, line=reader.line_num) from None
-            start, end = end + 1, reader.line_num
+                message = str(e)
+                if "field larger than field limit" in message:
+                    message = (f"a field longer than {MAX_FIELD_CHARS:,} characters (the limit) in the row "
+                               "starting here; is a closing quote missing?")  # fmt: skip
+                    raise DataError(message, path=path, line=start) from None
+                raise DataError(f"malformed row: {message}", path=path, line=reader.line_num) from None
+            end = reader.line_num
+            if fields == [_EOF]:
+                return
+            if fields and _EOF in fields[-1]:
+                raise DataError(
+                    "unterminated quoted field: the quote opened in the row starting at this line is never "
+                    "closed, so the field runs to the end of the file",
+                    path=path,
+                    line=start,
+                )
             if fields:
                 yield start, fields
+
+
+def _with_end_marker(lines: Iterator[str]) -> Iterator[str]:
+    """``lines``, then a marker line: a reader still inside a quoted field at the end takes it into the field
+    (the quote was never closed), one that is not reads it as a row of its own."""
+    last = ""
+    for last in lines:
+        yield last
+    if last and not last.endswith(("\n", "\r")):
+        yield "\n"
+    yield _EOF + "\n"
 
 
 def _normalise_columns(text_cols: Column | Sequence[Column]) -> tuple[Column, ...]:
@@ -258,9 +299,11 @@ def _iter_jsonl(path: Path, text_keys: tuple[Column, ...], label_key: Column | N
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = _load_json_line(raw)
             except json.JSONDecodeError as e:
                 raise DataError(f"invalid JSON: {e.msg} at column {e.colno}", path, line) from None
+            except (RecursionError, ValueError) as e:
+                raise DataError(f"invalid JSON: {e}", path, line) from None
             if not isinstance(obj, dict):
                 raise DataError(f"expected a JSON object on each line, got {type(obj).__name__}", path, line)
             for key in keys:
@@ -272,6 +315,32 @@ def _iter_jsonl(path: Path, text_keys: tuple[Column, ...], label_key: Column | N
             yield Example(text, label, source, line)
 
 
+def _load_json_line(raw: str) -> object:
+    """One JSONL line; integers are kept as their digits (a label of any length), nesting deeper than
+    :data:`MAX_JSON_DEPTH` is refused before parsing (``json`` would recurse)."""
+    if raw.count("[") + raw.count("{") <= MAX_JSON_DEPTH:  # cannot be too deep: skip the scan
+        return json.loads(raw, parse_int=str)
+    depth = 0
+    in_string = escaped = False
+    for ch in raw:  # a bracket inside a string does not count
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels (the limit)")
+        elif ch in "]}":
+            depth -= 1
+    return json.loads(raw, parse_int=str)
+
+
 def _json_str(value: object, key: str, path: Path, line: int) -> str:
     if value is None:
         return ""
@@ -279,7 +348,8 @@ def _json_str(value: object, key: str, path: Path, line: int) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    message = f"key {key!r} must be a string (or an integer label), got {type(value).__name__}"
+    kind = "a number" if isinstance(value, float) else type(value).__name__
+    message = f"key {key!r} must be a string (or an integer label), got {kind}"
     raise DataError(message, path, line)
 
 
@@ -287,6 +357,9 @@ def _iter_lines(path: Path) -> Iterator[Example]:
     source = str(path)
     with open_text(path) as f:
         for line, raw in enumerate(_decoded_lines(f, path), start=1):
+            if len(raw) > MAX_FIELD_CHARS:
+                raise DataError(f"line longer than {MAX_FIELD_CHARS:,} characters, the limit for one example",
+                                path, line)  # fmt: skip
             yield Example(raw.strip(), None, source, line)
 
 
@@ -301,17 +374,20 @@ def _iter_folder(root: Path) -> Iterator[Example]:
         if not files:
             empty.append(folder.name)
         for file in files:
-            yield Example(_read_whole(file).strip(), folder.name, str(file))
+            yield Example(_read_whole(file, MAX_FIELD_CHARS).strip(), folder.name, str(file))
     if empty:
         logger.warning("%s: class folders with no .txt files: %s", root, ", ".join(empty))
 
 
-def _read_whole(path: Path) -> str:
+def _read_whole(path: Path, limit: int | None = None) -> str:
+    """The whole text of a file; with ``limit``, more than ``limit`` characters is a DataError."""
     with open_text(path) as f:
         try:
-            text = f.read()
+            text = f.read() if limit is None else f.read(limit + 1)
         except _BAD_GZIP as e:
             raise _corrupt_gzip(path, e) from None
+    if limit is not None and len(text) > limit:
+        raise DataError(f"longer than {limit:,} characters, the limit for one example", path=path)
     bad = text.find("\ufffd")
     if bad >= 0:
         _warn_undecodable(path, text.count("\n", 0, bad) + 1)
