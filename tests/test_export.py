@@ -133,17 +133,26 @@ def test_onnx_graph_uses_the_fused_recurrent_op_and_dynamic_axes(tmp_path, cell)
     assert [d.dim_param for d in graph.output[0].type.tensor_type.shape.dim][0] == "batch"
 
 
-def test_export_writes_vocab_labels_and_info_beside_the_model(tmp_path):
+def embedded(path):
+    """The description embedded in an export file (ONNX metadata or the TorchScript archive's extra file)."""
+    if path.suffix == ".onnx":
+        props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        return json.loads(props["rnnkit"])
+    extra = {"rnnkit.json": ""}
+    torch.jit.load(str(path), _extra_files=extra)
+    return json.loads(extra["rnnkit.json"])
+
+
+def test_export_is_one_file_with_vocab_labels_and_info_embedded(tmp_path):
     run_dir = make_run(tmp_path / "run")
     result = export_model(run_dir, tmp_path / "out" / "classifier.onnx", check=True, texts=["goal", "a b c"])
     folder = tmp_path / "out"
-    names = sorted(p.name for p in folder.iterdir())
-    assert names == ["classifier.onnx", "export.json", "labels.json", "vocab.json"]
-    assert result.files[0] == folder / "classifier.onnx"
-    assert json.loads((folder / "labels.json").read_text()) == LABEL_NAMES
-    assert json.loads((folder / "vocab.json").read_text()) == json.loads((run_dir / "vocab.json").read_text())
-    info = json.loads((folder / "export.json").read_text())
-    assert (info["format"], info["file"], info["task"]) == ("onnx", "classifier.onnx", "classify")
+    assert sorted(p.name for p in folder.iterdir()) == ["classifier.onnx"]
+    assert result.files == [folder / "classifier.onnx"]
+    info = embedded(folder / "classifier.onnx")
+    assert info["labels"] == LABEL_NAMES
+    assert info["vocab"] == json.loads((run_dir / "vocab.json").read_text())
+    assert (info["format"], info["task"]) == ("onnx", "classify")
     assert info["check"]["passed"] is True and info["check"]["texts"] == 2
     assert info["config"]["model"]["cell"] == "lstm"
     exported = load_exported(folder)  # the folder works as well as the file
@@ -204,6 +213,8 @@ def test_bad_requests_raise_clear_errors(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(ConfigError, match="--out must be a file path"):
         export_model(run_dir, tmp_path / "folder")
+    with pytest.raises(ConfigError, match="a torchscript export is a .pt file; got --out"):
+        export_model(run_dir, tmp_path / "m.onnx", format="torchscript")
     with pytest.raises(ConfigError, match="only classifier runs can be exported"):
         export_model(object(), tmp_path / "m.onnx")
     with pytest.raises(ConfigError, match="backend must be one of eager, onnx, torchscript, got 'tvm'"):
@@ -241,7 +252,7 @@ def test_cli_export_check_and_predict_with_the_onnx_backend(tmp_path):
 
     wrong = runner.invoke(cli, ["predict", str(out), "goal", "--backend", "torchscript"])
     assert wrong.exit_code == 2
-    assert "was exported as onnx, but --backend torchscript was given" in wrong.output
+    assert "is an ONNX export, but --backend torchscript was given" in wrong.output
 
 
 def test_cli_export_defaults_to_the_run_folder_and_torchscript_works(tmp_path):
@@ -262,10 +273,105 @@ def test_cli_export_check_failure_exits_1_with_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.output.startswith("rnnkit: error: ")
     assert "differs from eager PyTorch by 0.25" in result.output
-    assert json.loads((tmp_path / "export.json").read_text())["check"]["passed"] is False
+    assert embedded(tmp_path / "m.onnx")["check"]["passed"] is False
 
 
 def test_cli_export_of_a_missing_run_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.onnx")])
     assert result.exit_code == 2
     assert "run folder not found" in result.output
+
+
+# --- exports that describe themselves (issue 15) ------------------------------------------------------
+def make_other_run(folder):
+    """A run with other labels and a smaller vocabulary than make_run's."""
+    from rnnkit.data import TextEncoder
+
+    encoder = TextEncoder.fit(["alpha beta gamma"])
+    cfg = resolve_config(overrides={"cell": "gru", "embed_dim": 4, "hidden_dim": 3})
+    model = TextClassifier.from_config(cfg.model, len(encoder), 2, pad_id=encoder.vocab.pad_id)
+    run = RunFolder(folder)
+    run.write_json(CONFIG, {"rnnkit_version": __version__, "task": "classify", "config": cfg.to_dict()})
+    run.write_json(VOCAB, encoder.to_dict())
+    run.write_json(LABELS, ["neg", "pos"])
+    run.save_weights(model.state_dict())
+    return folder
+
+
+def test_two_exports_in_one_folder_keep_their_own_vocabulary_and_labels(tmp_path):
+    """Regression: the second export overwrote the first's vocab.json/labels.json, which then labelled every
+    text wrongly with exit code 0 (or crashed in ONNX Runtime)."""
+    a, b = make_run(tmp_path / "a"), make_other_run(tmp_path / "b")
+    runner = CliRunner()
+    for run_dir, name in ((a, "model.onnx"), (b, "model3.onnx")):
+        result = runner.invoke(cli, ["export", str(run_dir), "--out", str(tmp_path / "exp" / name)])
+        assert result.exit_code == 0, result.output
+    eager = rnnkit.load(a, device="cpu").predict(["goal team"])[0]
+    got = runner.invoke(cli, ["predict", str(tmp_path / "exp" / "model.onnx"), "goal team", "--json"])
+    assert got.exit_code == 0, got.output  # no --backend needed: the format is detected
+    got = json.loads(got.output)
+    assert got["label"] == eager["label"]
+    assert got["probability"] == pytest.approx(eager["probability"], abs=1e-4)
+    other = runner.invoke(cli, ["predict", str(tmp_path / "exp" / "model3.onnx"), "x", "--json"])
+    other = json.loads(other.output)
+    assert set(other["probs"]) == {"neg", "pos"}
+    assert rnnkit.load(tmp_path / "exp" / "model3.onnx").labels == ["neg", "pos"]  # load() takes exports too
+    two = runner.invoke(cli, ["predict", str(tmp_path / "exp"), "x"])
+    assert two.exit_code == 2 and "2 model files (model.onnx, model3.onnx)" in two.output
+
+
+def test_a_changed_vocabulary_or_mismatched_labels_are_one_line_exit_2(tmp_path):
+    from rnnkit.export import embed_onnx_metadata
+
+    path = tmp_path / "m.onnx"
+    export_model(make_run(tmp_path / "run"), path)
+    info = embedded(path)
+    info["vocab"]["vocab"] = "edited"  # changed without the checksum
+    tampered = tmp_path / "tampered.onnx"
+    tampered.write_bytes(embed_onnx_metadata(path.read_bytes(), info))
+    result = CliRunner().invoke(cli, ["predict", str(tampered), "goal"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "do not match the checksum" in result.output
+
+    from rnnkit.export import _fingerprint
+
+    info = embedded(path)
+    info["labels"] = info["labels"] + ["extra"]
+    info["sha256"] = _fingerprint(info["vocab"], info["labels"])
+    relabelled = tmp_path / "relabelled.onnx"
+    relabelled.write_bytes(embed_onnx_metadata(path.read_bytes(), info))
+    result = CliRunner().invoke(cli, ["predict", str(relabelled), "goal"])
+    assert result.exit_code == 2 and "gives 3 probabilities, but its labels name 4 classes" in result.output
+
+
+def test_the_format_is_checked_before_any_loader_runs(tmp_path, monkeypatch):
+    import rnnkit.export
+
+    path = tmp_path / "m.pt"
+    export_model(make_run(tmp_path / "run"), path, format="torchscript")
+
+    def never(*args, **kwargs):
+        raise AssertionError("a loader ran")
+
+    monkeypatch.setitem(rnnkit.export._RUNNERS, "onnx", never)
+    monkeypatch.setitem(rnnkit.export._RUNNERS, "torchscript", never)
+    result = CliRunner().invoke(cli, ["predict", str(path), "goal", "--backend", "onnx"])
+    assert result.exit_code == 2
+    assert result.output == f"rnnkit: error: {path} is a TorchScript export, but --backend onnx was given\n"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model at all", b"PK\x03\x04broken zip"])
+def test_a_corrupt_export_is_one_line_exit_2(tmp_path, content):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["predict", str(path), "goal"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("rnnkit: error: ") and result.output.count("\n") == 1
+
+
+def test_an_old_export_folder_is_refused_with_how_to_fix_it(tmp_path):
+    folder = tmp_path / "exp"
+    export_model(make_run(tmp_path / "run"), folder / "model.onnx")
+    (folder / "export.json").write_text('{"format": "onnx", "file": "../../etc/passwd"}')
+    result = CliRunner().invoke(cli, ["predict", str(folder), "goal"])
+    assert result.exit_code == 2 and "export the run again" in result.output

@@ -28,7 +28,9 @@ from .pipelines.language_model import LanguageModelRun, load_language_model, tra
 from .training import checkpoint as ck
 from .training.checkpoint import RunFolder
 
-__all__ = ["train", "load", "ClassifierRun", "LanguageModelRun", "check_weights", "PIPELINES", "LOADERS"]
+__all__ = [
+    "train", "load", "is_run", "ClassifierRun", "LanguageModelRun", "check_weights", "PIPELINES", "LOADERS",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,23 +152,35 @@ LOADERS: dict[str, Callable[[RunFolder, Config, torch.device], Any]] = {
 """task → ``loader(run_folder, config, device)``."""
 
 
+def is_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder that ``rnnkit train`` wrote (it holds ``config.json``)."""
+    return RunFolder(path).exists(ck.CONFIG)
+
+
 def load(run_dir: str | os.PathLike, *, device: str | torch.device = "auto"):
-    """Load a trained run folder.
+    """Load a trained run folder, or an export (``rnnkit export``'s ``.onnx`` / ``.pt`` file).
 
     Args:
-        run_dir: the folder ``rnnkit train`` wrote.
-        device: where to run the model (``"auto"``: CUDA when present).
+        run_dir: the folder ``rnnkit train`` wrote, or an exported model file (or a folder holding one).
+        device: where to run the model (``"auto"``: CUDA when present; exports run on the CPU).
 
     Returns:
         For a classifier, a :class:`ClassifierRun` with ``.predict(texts, top_k=None)`` and
         ``.evaluate(data)``; for a language model, a :class:`LanguageModelRun` with ``.generate(prime)``,
-        ``.stream(prime)`` and ``.evaluate(data)``.
+        ``.stream(prime)`` and ``.evaluate(data)``; for an export, an
+        :class:`~rnnkit.export.ExportedClassifier` with the same ``.predict``.
 
     Raises:
-        RunFolderError: the folder is missing, incomplete, or its files disagree with each other.
+        RunFolderError: the folder is missing, incomplete, or its files disagree with each other; an
+        export is unreadable or its vocabulary and labels do not match the model.
     """
     from .utils import resolve_device
 
+    if not is_run(run_dir):
+        from .export import is_export, load_exported
+
+        if is_export(run_dir):
+            return load_exported(run_dir)
     run = RunFolder(run_dir)
     run.require(ck.CONFIG)
     config = read_config(run)

@@ -349,45 +349,69 @@ def eval_command(run, data, text_col, label_col, device, as_json) -> None:
 
 @cli.command("predict")
 @click.argument("run", type=click.Path())
-@click.argument("texts", nargs=-1)
-@click.option("--file", "file", type=click.File("r", encoding="utf-8"),
-              help="Read texts from this file, one per line ('-' reads standard input).")  # fmt: skip
+@click.argument("inputs", nargs=-1)
+@click.option("--text", "texts", multiple=True, metavar="TEXT",
+              help="A text to label, never read as a file (repeatable).")  # fmt: skip
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="A file of texts to label (as an INPUT that must be a file; '-' reads standard input).")
+@click.option("--text-col", help="Column(s) holding the text in a table INPUT. [default: the run's]")
 @click.option("--top-k", type=click.IntRange(min=1), help="Show the K most likely labels per text.")
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Show only labels with probability ≥ P (up to --top-k); a text none reaches gets no "
+                   "label ('-', null in JSON).")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--backend", type=click.Choice(["eager", "onnx", "torchscript"]), default="eager",
-              show_default=True, help="eager PyTorch, or ONNX Runtime / TorchScript (RUN may then be an "
-              "export; a run folder is exported in memory and checked first).")  # fmt: skip
+@click.option("--backend", type=click.Choice(["eager", "onnx", "torchscript"]),
+              help="eager PyTorch, or ONNX Runtime / TorchScript (a run folder is then exported in memory "
+                   "and checked first). [default: eager for a run, the export's own format]")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per text: label, probability, probs.")
-def predict_command(run, texts, file, top_k, device, backend, as_json) -> None:
-    """Label texts with a trained run: give TEXT arguments, or --file PATH (or - for standard input)."""
+def predict_command(run, inputs, texts, files, text_col, top_k, threshold, device, backend, as_json) -> None:
+    """Label texts with a trained run or an export.
+
+    Each INPUT is read as a file when it is '-' (standard input) or an existing file: one text per line,
+    or the text column of a .csv, .tsv or .jsonl table. Any other INPUT is a text to label, except a
+    missing file name (one word ending in .txt, .csv, .tsv, .jsonl, .json or .gz), which is an error.
+    --text TEXT always labels TEXT itself.
+    """
     import json
+    import os
 
-    from . import api
+    from .errors import ConfigError, DataError
+    from .export import load_predictor
+    from .inputs import read_file_texts, read_lines, texts_to_label
 
-    texts = list(texts)
-    if file is not None:
-        texts += [line.rstrip("\n") for line in file if line.strip()]
-    if not texts:
-        from .errors import ConfigError
-
-        raise ConfigError("give texts to label: TEXT arguments or --file PATH (- reads standard input)")
-    loaded = api.load(run, device=device) if backend == "eager" else _load_exported(run, backend)
-    for result in loaded.predict(texts, top_k=top_k):
+    for path in files:
+        if path != "-" and not os.path.isfile(path):
+            raise DataError("no such file", path=path)
+    loaded = _load_predictor(load_predictor, run, backend, device)
+    config = getattr(loaded, "config", None)
+    cols = text_col or (config.data.text_col if config is not None else "text")
+    text_cols = tuple(c.strip() for c in cols.split(",") if c.strip())
+    found = texts_to_label(inputs, texts, text_cols=text_cols)
+    for path in files:
+        found += read_lines(sys.stdin) if path == "-" else read_file_texts(path, text_cols)
+    if not found:
+        raise ConfigError("give texts to label: TEXT or FILE arguments, --text TEXT, or - for standard input")
+    k = top_k if threshold is None else (top_k or len(loaded.labels))
+    for result in loaded.predict(found, top_k=k):
+        if threshold is not None:
+            result["probs"] = {label: p for label, p in result["probs"].items() if p >= threshold}
+            if not result["probs"]:
+                result["label"] = result["probability"] = None
         if as_json:
             click.echo(json.dumps(result, ensure_ascii=False))
-        elif top_k:
-            ranked = "  ".join(f"{label} {p:.3f}" for label, p in result["probs"].items())
+        elif top_k or threshold is not None:
+            ranked = "  ".join(f"{label} {p:.3f}" for label, p in result["probs"].items()) or "-"
             click.echo(f"{ranked}\t{result['text']}")
         else:
             click.echo(f"{result['label']}\t{result['probability']:.3f}\t{result['text']}")
 
 
-def _load_exported(run: str, backend: str):
-    """An ONNX Runtime / TorchScript predictor; a failed equality check is one line and exit code 1."""
-    from .export import ExportCheckError, load_predictor
+def _load_predictor(load_predictor, run: str, backend: str | None, device: str):
+    """A run or export that can ``predict``; a failed equality check is one line and exit code 1."""
+    from .export import ExportCheckError
 
     try:
-        return load_predictor(run, backend)
+        return load_predictor(run, backend, device=device)
     except ExportCheckError as e:
         click.echo(f"rnnkit: error: {e}", err=True)
         sys.exit(1)
@@ -548,23 +572,27 @@ def serve_command(run, **settings) -> None:
 
 @cli.command("export")
 @click.argument("run", type=click.Path())
-@click.option("--format", "format", type=click.Choice(["onnx", "torchscript"]), default="onnx",
-              show_default=True, help="ONNX (run it with ONNX Runtime) or TorchScript (torch.jit.load).")
+@click.option("--format", "format", type=click.Choice(["onnx", "torchscript"]),
+              help="ONNX (run it with ONNX Runtime) or TorchScript (torch.jit.load). "
+                   "[default: from --out's suffix (.onnx, .pt), else onnx]")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="Model file to write; vocab.json, labels.json and export.json go beside it. "
-              "[default: RUN/export/model.onnx or model.pt]")  # fmt: skip
+              help="The model file to write (.onnx or .pt); the vocabulary, labels and config are embedded "
+              "in it. [default: RUN/export/model.onnx or model.pt]")  # fmt: skip
 @click.option("--check", is_flag=True,
               help="Run the export on sample texts; fail unless every probability is within 1e-4 "
               "of eager PyTorch's.")  # fmt: skip
 @click.option("--check-file", type=click.File("r", encoding="utf-8"),
               help="Texts for --check, one per line (default: ragged samples from the vocabulary).")
 def export_command(run, format, out, check, check_file) -> None:
-    """Export a trained classifier to ONNX or TorchScript: any batch size and length, exact when ragged."""
+    """Export a trained classifier to one self-describing ONNX or TorchScript file: any batch size and
+    length, exact when ragged, with its vocabulary and labels inside."""
     from pathlib import Path
 
     from .errors import require_extra
     from .export import ExportCheckError, export_model
 
+    if format is None:
+        format = "torchscript" if out is not None and Path(out).suffix.lower() == ".pt" else "onnx"
     if format == "onnx":
         require_extra("export", "onnx", "onnxruntime")
 
@@ -575,7 +603,7 @@ def export_command(run, format, out, check, check_file) -> None:
     except ExportCheckError as e:
         click.echo(f"rnnkit: error: {e}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {result.path} ({format}) with {', '.join(p.name for p in result.files[1:])} beside it")
+    click.echo(f"wrote {result.path} ({format}; vocabulary, labels and config embedded)")
     if result.max_abs_diff is not None:
         click.echo(f"check passed: max |p_export - p_eager| = {result.max_abs_diff:.2e} on "
                    f"{result.checked_texts} texts (tolerance 1e-4)")  # fmt: skip

@@ -1,11 +1,12 @@
 """Export a trained classifier to ONNX or TorchScript, check it equals eager, and run it.
 
-An export is one model file plus the JSON that turns text into its inputs, written side by side::
-
-    out/model.onnx      (ids [N, L] int64, lengths [N] int64) -> probs [N, C] float32
-    out/vocab.json      the run's tokenizer and vocabulary (``TextEncoder.from_dict``)
-    out/labels.json     class names in index order
-    out/export.json     format, inputs/outputs, the run's config, and the equality check's result
+An export is one model file that describes itself: the graph ``(ids [N, L] int64, lengths [N] int64) ->
+probs [N, C] float32`` and, embedded in the same file, everything that turns text into its inputs — the
+run's tokenizer and vocabulary (``TextEncoder.from_dict``), the class names in index order, the run's
+config and the equality check's result, with a SHA-256 over vocabulary and labels that loading verifies.
+ONNX keeps it in the model's metadata (``metadata_props["rnnkit"]``, readable with ONNX Runtime's
+``session.get_modelmeta().custom_metadata_map``), TorchScript in an extra file of the archive
+(``rnnkit.json``). So two exports written into one folder can never pick up each other's vocabulary.
 
 Both axes are dynamic (any batch size, any length). Recurrent networks are a known trap here: exporting
 ``pack_padded_sequence`` fails or silently computes the wrong thing, so it is never exported. The layers'
@@ -54,7 +55,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from ._io import atomic_write_bytes, atomic_write_json
+from ._io import atomic_write_bytes
 from .errors import ConfigError, RunFolderError
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,11 @@ __all__ = [
     "load_predictor",
     "exported_from_run",
     "is_run_folder",
+    "is_export",
+    "find_export",
+    "detect_format",
+    "describe",
+    "ExportError",
     "format_predictions",
     "pad_batch",
 ]
@@ -85,9 +91,10 @@ FORMATS = ("onnx", "torchscript")
 BACKENDS = ("eager", "onnx", "torchscript")  # what `predict --backend` and `serve --backend` accept
 TOLERANCE = 1e-4  # largest absolute probability difference to eager that --check accepts
 ONNX_OPSET = 17
-EXPORT_INFO = "export.json"
-VOCAB_FILE = "vocab.json"
-LABELS_FILE = "labels.json"
+METADATA_KEY = "rnnkit"  # ONNX metadata_props key holding the export's description (JSON)
+TORCHSCRIPT_EXTRA = "rnnkit.json"  # the TorchScript archive's extra file holding the same JSON
+LEGACY_INFO = "export.json"  # written beside the model by rnnkit before exports described themselves
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUTS = ("ids", "lengths")
 OUTPUT = "probs"
 BATCH_SIZE = 256  # texts per forward pass of an exported model
@@ -97,6 +104,11 @@ _EXAMPLE_LENGTHS = (3, 1, 2)  # the traced batch is ragged, so the padded (expor
 
 class ExportCheckError(RuntimeError):
     """The exported model's probabilities differ from eager PyTorch's by more than the tolerance."""
+
+
+class ExportError(RunFolderError):
+    """An export that cannot be used: not an export, another format than asked for, corrupt, or its
+    embedded vocabulary and labels do not match the model (printed as one line, exit code 2)."""
 
 
 class ProbabilityModel(nn.Module):
@@ -150,13 +162,14 @@ def _example_inputs(vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, lengths
 
 
-def export_bytes(model: nn.Module, format: str = "onnx") -> bytes:
+def export_bytes(model: nn.Module, format: str = "onnx", metadata: dict[str, Any] | None = None) -> bytes:
     """The exported model file's bytes, traced on CPU in eval mode.
 
     Args:
         model: a :class:`~rnnkit.models.classifier.TextClassifier` (its ``embedding`` gives the
             vocabulary size).
         format: ``"onnx"`` or ``"torchscript"``.
+        metadata: the description to embed (:func:`describe`); None embeds nothing.
 
     Returns:
         An ONNX model (inputs ``ids``, ``lengths``; output ``probs``), or a TorchScript archive
@@ -191,8 +204,56 @@ def export_bytes(model: nn.Module, format: str = "onnx") -> bytes:
             )
         else:
             traced = torch.jit.trace(wrapped, example, check_trace=False)
-            torch.jit.save(traced, buffer)
+            extra = {} if metadata is None else {TORCHSCRIPT_EXTRA: json.dumps(metadata, ensure_ascii=False)}
+            torch.jit.save(traced, buffer, _extra_files=extra)
+    if format == "onnx" and metadata is not None:
+        return embed_onnx_metadata(buffer.getvalue(), metadata)
     return buffer.getvalue()
+
+
+def embed_onnx_metadata(blob: bytes, metadata: dict[str, Any]) -> bytes:
+    """The ONNX model ``blob`` with ``metadata`` as JSON under ``metadata_props["rnnkit"]``."""
+    import onnx
+
+    proto = onnx.load_from_string(blob)
+    kept = [p for p in proto.metadata_props if p.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, ensure_ascii=False)
+    return proto.SerializeToString()
+
+
+def _fingerprint(vocab: Any, labels: Sequence[str]) -> str:
+    """SHA-256 of the vocabulary and labels (canonical JSON): what loading checks the pair against."""
+    import hashlib
+
+    text = json.dumps({"vocab": vocab, "labels": list(labels)}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def describe(loaded: Any, format: str, check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The description an export embeds: format, inputs/outputs, vocabulary, labels, config, check."""
+    vocab = loaded.encoder.to_dict()
+    labels = list(loaded.labels)
+    return {
+        "format": format,
+        "task": "classify",
+        "rnnkit_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "opset": ONNX_OPSET if format == "onnx" else None,
+        "inputs": {
+            "ids": "[batch, length] int64, padded with 0 after each text",
+            "lengths": "[batch] int64, each text's length in tokens (1..length)",
+        },
+        "outputs": {OUTPUT: "[batch, classes] float32 probabilities, in labels order"},
+        "labels": labels,
+        "vocab": vocab,
+        "sha256": _fingerprint(vocab, labels),
+        "source_run": str(getattr(loaded, "path", "") or ""),
+        "config": loaded.config.to_dict(),
+        "check": check,
+    }
 
 
 def export_model(
@@ -204,13 +265,13 @@ def export_model(
     texts: Sequence[str] | None = None,
     tolerance: float = TOLERANCE,
 ) -> ExportResult:
-    """Export a trained classifier, with its vocabulary and labels beside it.
+    """Export a trained classifier to one self-describing file (vocabulary and labels embedded).
 
     Args:
         run: a run folder, or a run loaded by :func:`rnnkit.load`.
-        out: the model file to write; ``vocab.json``, ``labels.json`` and ``export.json`` go in its folder.
+        out: the model file to write (``.onnx`` for ONNX, ``.pt`` for TorchScript).
         format: ``"onnx"`` or ``"torchscript"``.
-        check: run the written file on ``texts`` (default: :func:`sample_texts`) and raise unless every
+        check: run the export on ``texts`` (default: :func:`sample_texts`) and raise unless every
             probability is within ``tolerance`` of eager PyTorch's.
         texts: texts to check on.
         tolerance: the largest absolute probability difference ``check`` accepts.
@@ -220,32 +281,34 @@ def export_model(
 
     Raises:
         RunFolderError: ``run`` is not a complete classifier run folder.
-        ConfigError: an unknown format, or a run whose task cannot be exported.
-        ExportCheckError: ``check`` found a larger difference (the files stay, for inspection).
+        ConfigError: an unknown format, a file name that does not fit it, or a run whose task cannot
+            be exported.
+        ExportCheckError: ``check`` found a larger difference (the file is written all the same, its
+            embedded check saying it failed, for inspection).
     """
-    loaded = _load_run(run)
+    if format not in FORMATS:
+        raise ConfigError(f"export format must be one of {', '.join(FORMATS)}, got {format!r}")
     out = Path(out)
     if out.is_dir():
-        raise ConfigError(f"--out must be a file path (e.g. {out / 'model.onnx'}), got the folder {out}")
-    blob = export_bytes(loaded.model, format)
-    atomic_write_bytes(out, blob)
-    folder = out.parent
-    atomic_write_json(folder / VOCAB_FILE, loaded.encoder.to_dict())
-    atomic_write_json(folder / LABELS_FILE, list(loaded.labels))
-    info = _export_info(loaded, out, format)
-    result = ExportResult(out, format, [out, folder / VOCAB_FILE, folder / LABELS_FILE, folder / EXPORT_INFO])
+        raise ConfigError(
+            f"--out must be a file path (e.g. {out / ('model' + SUFFIXES[format])}), got the folder {out}"
+        )
+    if out.suffix.lower() != SUFFIXES[format]:
+        raise ConfigError(f"a {format} export is a {SUFFIXES[format]} file; got --out {out}")
+    loaded = _load_run(run)
+    result = ExportResult(out, format, [out])
+    check_info = None
     if check:
-        exported = load_exported(out)
+        runner = _RUNNERS[format](export_bytes(loaded.model, format))
+        exported = ExportedClassifier(
+            runner, loaded.encoder, loaded.labels, backend=format, config=loaded.config
+        )
         texts = list(texts) if texts is not None else sample_texts(loaded.encoder)
         diff = check_export(exported, loaded, texts, tolerance=None)
         result.max_abs_diff, result.checked_texts = diff, len(texts)
-        info["check"] = {
-            "max_abs_diff": diff,
-            "tolerance": tolerance,
-            "texts": len(texts),
-            "passed": diff <= tolerance,
-        }
-    atomic_write_json(folder / EXPORT_INFO, info)
+        passed = diff <= tolerance
+        check_info = {"max_abs_diff": diff, "tolerance": tolerance, "texts": len(texts), "passed": passed}
+    atomic_write_bytes(out, export_bytes(loaded.model, format, describe(loaded, format, check_info)))
     if check and result.max_abs_diff > tolerance:
         raise ExportCheckError(
             f"{out}: the {format} export differs from eager PyTorch by {result.max_abs_diff:.3g} "
@@ -266,26 +329,6 @@ def _load_run(run: Any):
             f"(task {getattr(getattr(run, 'config', None), 'task', '?')!r})"
         )
     return run
-
-
-def _export_info(loaded: Any, out: Path, format: str) -> dict[str, Any]:
-    return {
-        "format": format,
-        "file": out.name,
-        "task": "classify",
-        "rnnkit_version": __version__,
-        "torch_version": torch.__version__.split("+")[0],
-        "opset": ONNX_OPSET if format == "onnx" else None,
-        "inputs": {
-            "ids": "[batch, length] int64, padded with 0 after each text",
-            "lengths": "[batch] int64, each text's length in tokens (1..length)",
-        },
-        "outputs": {OUTPUT: "[batch, classes] float32 probabilities, in labels.json order"},
-        "vocab": VOCAB_FILE,
-        "labels": LABELS_FILE,
-        "source_run": str(getattr(loaded, "path", "")),
-        "config": loaded.config.to_dict(),
-    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -381,6 +424,7 @@ class OnnxRunner:
         source = model if isinstance(model, bytes) else str(model)
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.metadata = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
 
     def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         # A model that ignores lengths (use_lengths=False) has no `lengths` input after export.
@@ -400,11 +444,14 @@ class TorchScriptRunner:
 
     def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None):
         source = io.BytesIO(model) if isinstance(model, bytes) else str(model)
+        extra = {TORCHSCRIPT_EXTRA: ""}
         with warnings.catch_warnings():
             # torch 2.13 marks TorchScript deprecated in favour of torch.export; the format still loads
             # and runs, and it is the one a C++ or mobile runtime without Python reads.
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.module = torch.jit.load(source, map_location="cpu").eval()
+            self.module = torch.jit.load(source, map_location="cpu", _extra_files=extra).eval()
+        text = extra[TORCHSCRIPT_EXTRA]
+        self.metadata = (text.decode("utf-8") if isinstance(text, bytes) else text) or None
 
     def __call__(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -532,56 +579,132 @@ def format_predictions(
     return results
 
 
-def load_exported(path: str | os.PathLike, *, threads: int | None = None) -> ExportedClassifier:
-    """Load an export written by :func:`export_model`: the model file, or the folder holding it.
+def detect_format(path: str | os.PathLike) -> str:
+    """``"torchscript"`` (a zip archive) or ``"onnx"`` (anything else), from the file's first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return "torchscript" if head == b"PK\x03\x04" else "onnx"
+
+
+def find_export(path: str | os.PathLike) -> Path:
+    """The export file at ``path``: the file itself, or the one ``.onnx`` / ``.pt`` file in a folder.
+
+    Raises:
+        ExportError: nothing there, an export from before exports described themselves, or a folder
+            holding several model files.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / LEGACY_INFO).is_file():
+            raise ExportError(
+                f"{path}: an export written by an older rnnkit (vocab.json and labels.json beside the model "
+                f"can be mixed up); export the run again with `rnnkit export RUN --out FILE`"
+            )
+        found = sorted(p for p in path.iterdir() if p.suffix in (".onnx", ".pt") and p.is_file())
+        if len(found) != 1:
+            names = ", ".join(p.name for p in found)
+            what = f"{len(found)} model files ({names})" if found else "no .onnx or .pt file"
+            raise ExportError(f"{path}: expected one exported model file, found {what}; name the file")
+        return found[0]
+    if not path.is_file():
+        raise ExportError(f"{path}: exported model not found")
+    return path
+
+
+def is_export(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks like an export (a file, or a folder without a run's ``config.json``)."""
+    path = Path(path)
+    return path.is_file() or (path.is_dir() and not is_run_folder(path) and any(
+        p.suffix in (".onnx", ".pt") for p in path.iterdir()))  # fmt: skip
+
+
+_NAMES = {"onnx": "an ONNX", "torchscript": "a TorchScript"}
+
+
+def load_exported(
+    path: str | os.PathLike, *, backend: str | None = None, threads: int | None = None
+) -> ExportedClassifier:
+    """Load an export written by :func:`export_model`: the model file, or a folder holding one.
+
+    The format is read from the file's first bytes and checked against ``backend`` before any loader
+    runs; then the embedded vocabulary and labels are checked against their SHA-256 and the model's
+    number of classes.
 
     Args:
-        path: the ``.onnx`` / TorchScript file, or its folder (``export.json`` names the file).
+        path: the ``.onnx`` / TorchScript file, or its folder.
+        backend: the format expected (None: whichever the file is).
         threads: ONNX Runtime intra-op threads (None: its default).
 
     Raises:
-        RunFolderError: a file is missing or unreadable.
+        ExportError: missing, another format than ``backend``, unreadable, without rnnkit's embedded
+        description, or a vocabulary or labels that do not match the model.
+        ConfigError: an unknown backend.
     """
     from .config import Config
     from .data import TextEncoder
 
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    info = _read_json(folder / EXPORT_INFO) if (folder / EXPORT_INFO).is_file() else {}
-    if path.is_dir():
-        if "file" not in info:
-            raise RunFolderError(
-                f"{path}: no {EXPORT_INFO} naming the exported model (`rnnkit export` writes it)"
-            )
-        path = folder / info["file"]
-    if not path.is_file():
-        raise RunFolderError(f"{path}: exported model not found")
-    format = info.get("format") or ("onnx" if path.suffix == ".onnx" else "torchscript")
-    if format not in _RUNNERS:
-        raise RunFolderError(
-            f"{folder / EXPORT_INFO}: format must be one of {', '.join(FORMATS)}, got {format!r}"
-        )
-    encoder = TextEncoder.from_dict(_read_json(folder / VOCAB_FILE))
-    labels = _read_json(folder / LABELS_FILE)
-    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels):
-        raise RunFolderError(f"{folder / LABELS_FILE}: expected a list of class names")
-    config = Config.from_dict(info["config"]) if isinstance(info.get("config"), dict) else None
+    if backend is not None and backend not in FORMATS:
+        raise ConfigError(f"backend must be one of {', '.join(FORMATS)} for an export, got {backend!r}")
+    path = find_export(path)
+    try:
+        format = detect_format(path)
+    except OSError as e:
+        raise ExportError(f"{path}: cannot read the export ({e.strerror or e})") from None
+    if backend is not None and format != backend:
+        raise ExportError(f"{path} is {_NAMES[format]} export, but --backend {backend} was given")
+    if format == "onnx":
+        from .errors import require_extra
+
+        require_extra("export", "onnxruntime")
     try:
         runner = _RUNNERS[format](path, threads=threads)
     except Exception as e:  # ONNX Runtime and TorchScript raise their own types for a corrupt file
-        raise RunFolderError(f"{path}: cannot load the {format} model: {e}") from e
-    return ExportedClassifier(runner, encoder, labels, backend=format, config=config, path=path)
-
-
-def _read_json(path: Path) -> Any:
+        detail = " ".join(str(e).split())[:200]
+        raise ExportError(f"{path}: not a readable {format} model ({type(e).__name__}: {detail})") from None
+    info = _metadata(runner.metadata, path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFolderError(
-            f"{path}: missing (an export keeps vocab.json and labels.json beside the model)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunFolderError(f"{path}: not readable JSON ({e})") from None
+        encoder = TextEncoder.from_dict(info["vocab"])
+        config = Config.from_dict(info["config"]) if isinstance(info.get("config"), dict) else None
+    except (ValueError, TypeError, KeyError) as e:
+        raise ExportError(f"{path}: the embedded vocabulary or config is unreadable ({e})") from None
+    exported = ExportedClassifier(runner, encoder, info["labels"], backend=format, config=config, path=path)
+    _check_classes(exported)
+    return exported
+
+
+def _metadata(text: str | None, path: Path) -> dict[str, Any]:
+    """The embedded description, checked: labels a list of names, and vocabulary + labels as hashed."""
+    if not text:
+        raise ExportError(
+            f"{path}: no rnnkit description embedded (exported by an older rnnkit or another tool); "
+            f"export the run again with `rnnkit export`"
+        )
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}: the embedded description is not JSON ({e})") from None
+    labels = info.get("labels") if isinstance(info, dict) else None
+    if not isinstance(labels, list) or not all(isinstance(n, str) for n in labels) or "vocab" not in info:
+        raise ExportError(f"{path}: the embedded description lacks a vocabulary or a list of labels")
+    if info.get("sha256") != _fingerprint(info["vocab"], labels):
+        raise ExportError(
+            f"{path}: the embedded vocabulary and labels do not match the checksum written with the model "
+            f"(the file was changed after export); export the run again"
+        )
+    return info
+
+
+def _check_classes(exported: ExportedClassifier) -> None:
+    """The model's output has one probability per label (run once on one unknown token)."""
+    try:
+        probs = exported.run(*pad_batch([[exported.encoder.vocab.unk_id]]))
+    except Exception as e:
+        raise ExportError(f"{exported.path}: the model does not run ({type(e).__name__})") from None
+    if probs.shape != (1, len(exported.labels)):
+        raise ExportError(
+            f"{exported.path}: the model gives {probs.shape[-1]} probabilities, but its labels name "
+            f"{len(exported.labels)} classes"
+        )
 
 
 def load_predictor(
@@ -590,10 +713,11 @@ def load_predictor(
     """Whatever can ``predict(texts, top_k)``: a run on eager PyTorch, ONNX Runtime or TorchScript.
 
     Args:
-        path: a run folder; for ``onnx`` / ``torchscript`` also an export (its file or folder).
-            A run folder given to those backends is exported in memory and checked against eager
-            on :func:`sample_texts` first.
-        backend: ``"eager"``, ``"onnx"`` or ``"torchscript"``.
+        path: a run folder, or an export (its file or folder). A run folder given to the ``onnx`` /
+            ``torchscript`` backends is exported in memory and checked against eager on
+            :func:`sample_texts` first.
+        backend: ``"eager"``, ``"onnx"``, ``"torchscript"``, or None: eager for a run folder, the
+            export's own format for an export.
         device: eager's device (exports run on the CPU).
         threads: ONNX Runtime intra-op threads.
 
@@ -607,26 +731,28 @@ def load_predictor(
     """
     from .api import load
 
-    if backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "eager":
-        return load(path, device=device)
     if is_run_folder(path):
+        if backend in (None, "eager"):
+            return load(path, device=device)
         return exported_from_run(load(path, device="cpu"), backend, threads=threads)
-    exported = load_exported(path, threads=threads)
-    if exported.backend != backend:
+    if backend == "eager" and is_export(path):
+        exported = find_export(path)
         raise ConfigError(
-            f"{exported.path} was exported as {exported.backend}, but --backend {backend} was given"
+            f"{exported} is {_NAMES[detect_format(exported)]} export; eager PyTorch runs a run folder "
+            f"(leave --backend out to run the export as it is)"
         )
-    return exported
+    if not Path(path).exists() or (backend is None and not is_export(path)):
+        return load(path, device=device)  # its error says what a run folder needs
+    return load_exported(path, backend=backend, threads=threads)
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a training run folder (it has ``config.json``) rather than an export."""
-    from .training.checkpoint import CONFIG
+    """Whether ``path`` is a training run folder rather than an export."""
+    from .api import is_run
 
-    path = Path(path)
-    return path.is_dir() and (path / CONFIG).is_file() and not (path / EXPORT_INFO).is_file()
+    return is_run(path)
 
 
 def exported_from_run(
