@@ -165,7 +165,8 @@ def test_out_of_vocabulary_prime_warns_once_and_generates(char_run, capsys):
 def test_a_classification_run_is_refused(tmp_path, capsys):
     csv = tmp_path / "news.csv"
     csv.write_text("label,text\n" + "".join(f"{'ab'[i % 2]},word{i % 2} text\n" for i in range(20)))
-    run = rnnkit.train(csv, out=tmp_path / "clf", max_steps=1, hidden_dim=4, embed_dim=4, device="cpu")
+    run = rnnkit.train(csv, out=tmp_path / "clf", max_steps=1, hidden_dim=4, embed_dim=4, device="cpu",
+                       progress=False)
     code, out, err = run_cli(capsys, "generate", run, "--prime", "hi")
     assert code == 2 and out == ""
     assert err.count("\n") == 1

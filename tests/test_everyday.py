@@ -35,7 +35,8 @@ def data(tmp_path_factory):
 def run(data, tmp_path_factory):
     train, test = data
     out = tmp_path_factory.mktemp("everyday-runs") / "run"
-    result = invoke("train", "--data", train, "--test", test, "--out", out, "--cell", "gru", *option_args(TINY))
+    result = invoke("train", "--data", train, "--test", test, "--out", out, "--cell", "gru",
+                    *option_args(TINY))  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
 
@@ -79,3 +80,149 @@ def test_predict_threshold_keeps_only_confident_labels(run):
     result = invoke("predict", run, "goal", "--threshold", "0")
     assert result.exit_code == 0 and len(result.stdout.split("\t")[0].split()) == 6  # every label
     one_line_error(invoke("predict", run, "goal", "--threshold", "2"), "threshold")
+
+
+# --- interrupts and resume ---------------------------------------------------------------------------
+def signal_at(monkeypatch, step, signum):
+    """Send ``signum`` to this process when training reaches ``step`` (before any evaluation)."""
+    import os
+
+    import rnnkit.progress
+
+    original = rnnkit.progress.TrainProgress.on_step_end
+
+    def on_step_end(self, trainer, logs):
+        original(self, trainer, logs)
+        if logs["step"] == step:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(rnnkit.progress.TrainProgress, "on_step_end", on_step_end)
+
+
+def weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_sigint_before_the_first_evaluation_saves_a_checkpoint_resume_finishes(data, tmp_path, monkeypatch):
+    """Regression: Ctrl-C printed 'Aborted!' and exited 1; before the first evaluation nothing was saved and
+    --resume refused the folder."""
+    import signal
+
+    import torch
+
+    train, test = data
+    args = ["train", "--data", train, "--test", test, "--cell", "gru", *option_args(TINY)]
+    whole = invoke(*args, "--out", tmp_path / "whole")
+    assert whole.exit_code == 0, whole.output
+    with monkeypatch.context() as m:
+        signal_at(m, 3, signal.SIGINT)
+        stopped = invoke(*args, "--out", tmp_path / "cut")
+    assert stopped.exit_code == 130, stopped.output
+    assert "Aborted" not in stopped.output
+    assert "interrupted by SIGINT at step 3" in stopped.stderr
+    assert f"rnnkit train --out {tmp_path / 'cut'} --resume" in stopped.stderr
+    assert (tmp_path / "cut" / "trainer_state.pt").is_file()
+    assert not (tmp_path / "cut" / "report.json").exists()
+    resumed = invoke("train", "--out", tmp_path / "cut", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # as if never interrupted
+
+
+def test_sigterm_exits_143(data, tmp_path, monkeypatch):
+    import signal
+
+    train, _ = data
+    signal_at(monkeypatch, 2, signal.SIGTERM)
+    result = invoke("train", "--data", train, "--out", tmp_path / "r", *option_args(TINY))
+    assert result.exit_code == 143 and "interrupted by SIGTERM at step 2" in result.stderr
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(run, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(run, tmp_path / "longer")
+    result = invoke("train", "--out", folder, "--resume", "--epochs", 3, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((folder / "report.json").read_text())
+    assert report["epochs"] == 3 and result.stderr == ""
+    assert "trained 3 epochs (" in result.stdout
+
+
+def test_init_from_fine_tunes_a_trained_classifier_on_new_data_with_a_new_label(run, tmp_path):
+    import torch
+
+    extra = tmp_path / "more.csv"
+    extra.write_text("label,text\nweather,rain sun cloud wind\nweather,snow rain\nsport,goal team win\n"
+                     "food,bread soup\ntech,chip code\n", encoding="utf-8")  # fmt: skip
+    out = tmp_path / "tuned"
+    result = invoke("train", "--init-from", run, "--data", extra, "--valid", extra, "--out", out,
+                    "--max-steps", 0 + 1, "--lr", "0", "--device", "cpu", "--quiet")  # fmt: skip
+    assert result.exit_code == 2 and "lr (--lr) must be" in result.stderr  # settings are still checked
+    result = invoke("train", "--init-from", run, "--data", extra, "--valid", extra, "--out", out,
+                    "--max-steps", 1, "--lr", "1e-9", "--device", "cpu", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels == json.loads((run / "labels.json").read_text()) + ["weather"]
+    assert json.loads((out / "vocab.json").read_text()) == json.loads((run / "vocab.json").read_text())
+    before, after = weights(run), weights(out)
+    emb = next(k for k in before if "embedding" in k)
+    assert torch.allclose(before[emb], after[emb], atol=1e-6)  # started from the source's weights
+    differs = invoke("train", "--init-from", run, "--data", extra, "--out", tmp_path / "x",
+                     "--hidden-dim", 99)  # fmt: skip
+    one_line_error(differs, "--init-from keeps the source run's model", "hidden_dim")
+
+
+# --- progress ----------------------------------------------------------------------------------------
+def test_progress_in_a_log_is_one_line_per_evaluation_without_carriage_returns(data, tmp_path):
+    """Regression: tqdm wrote \\r updates when stderr was not a terminal (25-29 KB for a 30 s run)."""
+    train, test = data
+    result = invoke("train", "--data", train, "--test", test, "--out", tmp_path / "r", *option_args(TINY),
+                    "--epochs", 3)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "\r" not in err and len(err) < 2000, err
+    lines = err.splitlines()
+    assert lines[0].startswith("data: 81 train / 9 valid / 30 test examples, vocabulary ")
+    assert "3 labels (food, sport, tech)" in lines[0]
+    evals = [line for line in lines if line.startswith("epoch ")]
+    assert len(evals) == 3 and evals[0].startswith("epoch 1.00/3 - step ")
+    assert " - loss " in evals[0] and " - valid accuracy " in evals[0] and evals[0].endswith("tok/s")
+    quiet = invoke("train", "--data", train, "--out", tmp_path / "q", *option_args(TINY), "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_python_train_shows_progress_or_calls_a_function(data, tmp_path, capsys):
+    import rnnkit
+
+    train, _ = data
+    seen = []
+    rnnkit.train(train, out=tmp_path / "f", progress=seen.append, **TINY)
+    assert [logs["step"] for logs in seen] == list(range(1, len(seen) + 1)) and "loss" in seen[0]
+    capsys.readouterr()
+    rnnkit.train(train, out=tmp_path / "t", **TINY)  # progress=True by default
+    assert "data: 81 train" in capsys.readouterr().err
+    rnnkit.train(train, out=tmp_path / "n", progress=False, **TINY)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_bar_total_follows_the_time_budget():
+    from types import SimpleNamespace
+
+    from rnnkit.progress import TrainProgress
+
+    trainer = SimpleNamespace(total_steps=10_000, config=SimpleNamespace(time_budget=10.0))
+    assert TrainProgress._expected_steps(trainer, {"step": 100, "elapsed_s": 2.0}) == 500
+    trainer.config.time_budget = None
+    assert TrainProgress._expected_steps(trainer, {"step": 100, "elapsed_s": 2.0}) == 10_000
+
+
+def test_summary_counts_are_singular_and_short_runs_say_steps():
+    from rnnkit.cli import _how_long
+
+    assert _how_long(1.0, 12) == "1 epoch (12 steps)"
+    assert _how_long(2.0, 24) == "2 epochs (24 steps)"
+    assert _how_long(0.0017, 5) == "5 steps (0.2% of an epoch)"
+    assert _how_long(0.5, 1) == "1 step (50.0% of an epoch)"

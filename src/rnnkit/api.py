@@ -44,6 +44,8 @@ def train(
     out: str | os.PathLike | None = None,
     resume: bool = False,
     callbacks: Sequence[Any] = (),
+    progress: bool | Callable[[dict[str, Any]], Any] | Any = True,
+    init_from: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> Path:
     """Train a model and write its run folder; return the folder's path.
@@ -54,8 +56,17 @@ def train(
         config: a JSON config file (or a run's ``config.json``), a dict, or a :class:`~rnnkit.config.Config`.
         out: the run folder (default ``runs/<preset or task>``). An existing run there is replaced,
             unless ``resume``.
-        resume: continue the interrupted run in ``out`` with its saved settings.
+        resume: continue the interrupted (or finished) run in ``out`` with its saved settings; ``epochs``,
+            ``max_steps``, ``patience``, ``time_budget``, ``device`` and ``threads`` may change, so a
+            finished run can be extended (``resume=True, epochs=8``).
         callbacks: progress hooks (see :class:`rnnkit.training.loop.Callback`).
+        progress: True shows progress on standard error (a live bar on a terminal or in a notebook, one
+            line per evaluation otherwise; :class:`rnnkit.progress.TrainProgress`); False shows nothing;
+            a function is called with each step's logs (step, loss, lr, tokens_per_s, …); any other
+            object is used as a callback.
+        init_from: a trained classifier run to start from: its weights, vocabulary, labels and model
+            settings (fine-tuning on ``data``; labels new in ``data`` get new output rows). See
+            :mod:`rnnkit.pipelines.init_from`.
         **overrides: any setting by field name (``epochs=3``, ``hidden_dim=128``, ``valid="dev.csv"``).
 
     Returns:
@@ -66,12 +77,19 @@ def train(
     """
     if data is not None:
         overrides["data"] = str(data)
+    callbacks = [*callbacks, *_progress_callbacks(progress)]
     if isinstance(config, Config):
         cfg = resolve_config(preset=preset, config_dict=config.to_dict(), overrides=overrides)
     elif isinstance(config, dict):
         cfg = resolve_config(preset=preset, config_dict=config, overrides=overrides)
     else:
         cfg = resolve_config(preset=preset, config_file=config, overrides=overrides)
+    if init_from is not None and not resume:
+        from .pipelines.init_from import with_source_settings
+
+        if cfg.task != "classify":
+            raise ConfigError(f"--init-from starts a classifier from a classifier run, not --task {cfg.task}")
+        cfg = with_source_settings(cfg, read_config(RunFolder(init_from)), overrides)
     out_dir = Path(out) if out is not None else Path("runs") / (cfg.preset or cfg.task)
     from .limits import check_out_dir
     from .training import distributed
@@ -92,7 +110,8 @@ def train(
                 f"distributed training (torchrun, --nproc) is available for {', '.join(DISTRIBUTED_TASKS)}, "
                 f"not --task {cfg.task}; train it in one process"
             )
-        out_dir = PIPELINES[cfg.task](cfg, out_dir, resume=resume, callbacks=callbacks)
+        extra = {"init_from": str(init_from)} if init_from is not None else {}
+        out_dir = PIPELINES[cfg.task](cfg, out_dir, resume=resume, callbacks=callbacks, **extra)
         if dist is not None:
             dist.barrier()  # leave together: the other ranks wait while rank 0 writes the report
         return out_dir
@@ -101,7 +120,20 @@ def train(
             dist.close()
 
 
-RESUME_CHANGEABLE = ("time_budget", "device", "threads")  # settings a resumed run may change
+RESUME_CHANGEABLE = ("epochs", "max_steps", "patience", "time_budget", "device", "threads")
+"""Settings a resumed run may change (the rest must be the saved ones)."""
+
+
+def _progress_callbacks(progress: Any) -> list[Any]:
+    from .progress import FunctionProgress, TrainProgress
+
+    if progress is True:
+        return [TrainProgress()]
+    if progress is False or progress is None:
+        return []
+    if callable(progress) and not any(hasattr(progress, h) for h in ("on_step_end", "on_evaluate")):
+        return [FunctionProgress(progress)]
+    return [progress]
 
 
 def _resume_config(out_dir: Path, cfg: Config, overrides: dict[str, Any]) -> Config:

@@ -7,7 +7,9 @@ stderr and exit code 2; anything unexpected keeps its traceback and exits with c
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 
 import click
@@ -191,42 +193,6 @@ def _config_options(command):
     return command
 
 
-class _TrainProgress:
-    """Trainer callback: a tqdm bar on stderr (loss, accuracy, tokens/s, ETA) and one line per evaluation."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self._shown = 0.0
-
-    def on_train_begin(self, trainer) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=trainer.total_steps, initial=trainer.state.step, desc="train", unit="step",
-                        file=sys.stderr, dynamic_ncols=True, leave=False)  # fmt: skip
-
-    def on_step_end(self, trainer, logs: dict) -> None:
-        import time
-
-        self.bar.update(logs["step"] - self.bar.n)
-        now = time.monotonic()
-        if now - self._shown > 0.5:
-            self._shown = now
-            postfix = {"loss": f"{logs['loss']:.4f}"}
-            if "accuracy" in logs:
-                postfix["acc"] = f"{logs['accuracy']:.3f}"
-            postfix["tok/s"] = f"{logs['tokens_per_s']:,.0f}"
-            self.bar.set_postfix(postfix, refresh=False)
-
-    def on_evaluate(self, trainer, record: dict) -> None:
-        shown = [f"step {record['step']}", f"epoch {record['epoch']:.2f}"]
-        metrics = {k: v for k, v in record.items() if k.startswith(("train_", "valid_"))}
-        shown += [f"{k.replace('_', ' ')} {v:.4f}" for k, v in metrics.items()]
-        self.bar.write("  ".join(shown), file=sys.stderr)
-
-    def on_train_end(self, trainer, result) -> None:
-        self.bar.close()
-
-
 @cli.command("train")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="JSON settings file (or a run's config.json).")  # fmt: skip
@@ -237,27 +203,69 @@ class _TrainProgress:
                    "unless --preset says otherwise). [default: classify]")  # fmt: skip
 @_config_options
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder to write. [default: runs/<preset>]")
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out with its saved settings.")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted run in --out with its saved settings (or extend a finished "
+                   "one: --resume --epochs N).")  # fmt: skip
+@click.option("--init-from", "init_from", metavar="RUN",
+              help="Start from a trained classifier run's weights, vocabulary and labels (fine-tuning on "
+                   "--data; new labels get new output rows).")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No progress display (the summary is still printed).")
 @click.option("--nproc", type=click.IntRange(min=1),
               help="Train data-parallel in N processes on this machine (PyTorch DDP, as `torchrun "
                    "--nproc-per-node N -m rnnkit train ...`); --batch-size stays the global batch. "
                    "See docs/distributed.md.")  # fmt: skip
-def train_command(config_file, preset, task, out, resume, nproc, **settings) -> None:
-    """Train a model on --data and write a run folder (weights, vocabulary, metrics, report, plots)."""
+def train_command(config_file, preset, task, out, resume, init_from, quiet, nproc, **settings) -> None:
+    """Train a model on --data and write a run folder (weights, vocabulary, metrics, report, plots).
+
+    Progress goes to standard error: a live bar on a terminal, one line per evaluation in a log file or
+    pipe, nothing with --quiet. Ctrl-C (or SIGTERM) stops after the current step, saves a checkpoint and
+    prints how to resume (exit code 130, or 143).
+    """
     from . import api
+    from .interrupts import Interrupted, StopOnSignals, exit_code
+    from .progress import TrainProgress
     from .training import distributed
 
     settings["task"] = task
+    if init_from is not None:
+        settings["init_from"] = init_from
     if nproc is not None and nproc > 1:
         _launch_train(nproc, config_file, preset, out, resume, settings)
         return
     main = distributed.is_main_process()  # under torchrun, rank 0 alone shows progress and the summary
     if not main:
         logging.getLogger("rnnkit").setLevel(logging.ERROR)
-    run = api.train(preset=preset, config=config_file, out=out, resume=resume,
-                    callbacks=[_TrainProgress()] if main else [], **settings)  # fmt: skip
+    progress = TrainProgress("none" if quiet or not main else "auto")
+    alone = distributed.current() is None and int(os.environ.get("WORLD_SIZE", "1")) <= 1
+    try:
+        with StopOnSignals() if alone else contextlib.nullcontext() as stop:
+            run = api.train(preset=preset, config=config_file, out=out, resume=resume, progress=progress,
+                            callbacks=[stop] if stop else [], **settings)  # fmt: skip
+    except Interrupted as e:
+        progress.close()
+        click.echo(f"rnnkit: {_interrupted_message(e, out)}", err=True)
+        sys.exit(exit_code(e.signum))
+    finally:
+        progress.close()  # a spinner or bar never outlives an error
     if main:
         _print_train_summary(run)
+
+
+def _interrupted_message(e, out) -> str:
+    """What an interrupted run says: where its checkpoint is and the command that resumes it."""
+    import shlex
+    import signal
+    from pathlib import Path
+
+    from .training.checkpoint import TRAINER_STATE
+
+    run = e.run or (Path(out) if out else None)
+    name = signal.Signals(e.signum).name
+    if run is None or not (Path(run) / TRAINER_STATE).is_file():
+        return f"interrupted by {name} before the first training step; nothing to resume"
+    at = f" at step {e.step:,}" if e.step is not None else ""
+    return (f"interrupted by {name}{at}; checkpoint saved in {run}. "
+            f"Resume with: rnnkit train --out {shlex.quote(str(run))} --resume")  # fmt: skip
 
 
 def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: dict) -> None:
@@ -285,6 +293,15 @@ def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: 
         sys.exit(code)
 
 
+def _how_long(epochs: float, steps: int) -> str:
+    """``2 epochs (24 steps)``, ``1 epoch (12 steps)``, or ``5 steps (0.4% of an epoch)`` for short runs."""
+    from .progress import plural
+
+    if epochs >= 0.995:
+        return f"{plural(round(epochs, 2), 'epoch')} ({plural(steps, 'step')})"
+    return f"{plural(steps, 'step')} ({epochs:.1%} of an epoch)"
+
+
 def _print_train_summary(run) -> None:
     from .training.checkpoint import CONFUSION, CURVES, REPORT, RunFolder
 
@@ -299,7 +316,7 @@ def _print_train_summary(run) -> None:
         scores += f"  bits/char {r['bpc']:.4f}" if "bpc" in r else ""
         click.echo(f"{r.get('split', 'valid')} {scores}  ({r.get('data', '?')})")
     if "train_seconds" in r:
-        click.echo(f"trained {round(r.get('epochs', 0), 2):g} epochs ({r.get('steps', 0):,} steps) in "
+        click.echo(f"trained {_how_long(r.get('epochs', 0), r.get('steps', 0))} in "
                    f"{r['train_seconds']:.1f} s, {r.get('tokens_per_s', 0):,.0f} tokens/s "
                    f"on {r.get('device', '?')}; stopped by {r.get('stop_reason', '?')}")  # fmt: skip
     if "vectors" in r:

@@ -27,6 +27,7 @@ from .common import (
     check_trainable,
     device_name,
     logger,
+    notify,
     start_run_folder,
 )
 
@@ -254,8 +255,29 @@ def _build_classifier(cfg: Config, data: Encoded, resume: bool, device: torch.de
     return model, vectors_info
 
 
-def train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
-    """The classification pipeline: data → vocabulary → model → Trainer → report and plots."""
+def data_summary(cfg: Config, data: Encoded) -> dict[str, Any]:
+    """What the progress display's data line shows: split sizes, vocabulary, labels, texts cut."""
+    max_len = cfg.data.max_len
+    cut = sum(len(ids) > max_len for ids, _ in data.train) if max_len else 0
+    return {
+        "train": len(data.train),
+        "valid": len(data.valid),
+        "test": len(data.report) if data.report_split == "test" else None,
+        "vocab": len(data.encoder),
+        "labels": list(data.labels.names),
+        "cut": cut,
+        "max_len": max_len,
+    }
+
+
+def train_classifier(
+    cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any], init_from: str | None = None
+) -> Path:
+    """The classification pipeline: data → vocabulary → model → Trainer → report and plots.
+
+    ``init_from``: a trained classifier run whose weights, vocabulary and labels the model starts from
+    (:mod:`rnnkit.pipelines.init_from`).
+    """
     from ..training import distributed
     from ..training.classify import ClassificationTask
     from ..training.loop import Trainer
@@ -263,14 +285,32 @@ def train_classifier(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Seq
 
     run = RunFolder(out_dir)
     dist = distributed.current()  # set in one of several processes (rnnkit.training.distributed)
-    if dist is None:
+    notify(callbacks, "on_stage", f"reading {cfg.data.data}")
+    source = None
+    if init_from is not None and not resume:
+        if dist is not None:
+            raise ConfigError("--init-from is not available in distributed training yet; use one process")
+        from .init_from import load_source, source_vocabulary
+
+        source = load_source(init_from)
+    if source is not None:
+        device = resolve_device(cfg.train.device)
+        splits = load_splits(cfg)
+        data = _encode_all(splits, *source_vocabulary(source, [e.label for e in splits.train]))
+        splits.sources["init_from"] = str(init_from)
+    elif dist is None:
         device = resolve_device(cfg.train.device)
         splits = load_splits(cfg)
         cfg, data = _encode_splits(cfg, splits, run, resume)
     else:
         device = dist.device
         splits, cfg, data = _prepare_distributed(dist, cfg, run, resume)
-    model, vectors_info = _build_classifier(cfg, data, resume, device)
+    notify(callbacks, "on_data", data_summary(cfg, data))
+    model, vectors_info = _build_classifier(cfg, data, resume or source is not None, device)
+    if source is not None:
+        from .init_from import copy_weights
+
+        copy_weights(model, source)
     pad = data.encoder.vocab.pad_id
     task = ClassificationTask(device)
     trainer = Trainer(

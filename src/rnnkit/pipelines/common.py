@@ -106,3 +106,11 @@ def begin_training(run: RunFolder, cfg: Config, encoder, labels=None, *, resume:
         run.remove_temp_files()
     else:
         start_run_folder(run, cfg, encoder, labels)
+
+
+def notify(callbacks, hook: str, *args) -> None:
+    """Call ``hook(*args)`` on every callback that has it (the progress display's on_stage / on_data)."""
+    for cb in callbacks:
+        method = getattr(cb, hook, None)
+        if method is not None:
+            method(*args)

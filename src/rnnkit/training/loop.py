@@ -45,6 +45,7 @@ from ..utils import resolve_device, set_seed
 from .checkpoint import RunFolder
 
 _END = object()  # marks the end of an epoch's batches
+CHECKPOINT_EVERY_S = 300.0  # besides evaluations: a checkpoint after the first step and then this often
 
 
 class Task:
@@ -352,6 +353,9 @@ class Trainer:
         self._amp = config.amp and self.device.type == "cuda"
         self.distributed = distributed
         self._clock = 0.0  # distributed: rank 0's elapsed seconds at the last step, for time schedules
+        self._interrupt: int | None = None  # a signal asked to stop: checkpoint after this step and raise
+        self._saved_at = 0.0  # perf_counter() of the last checkpoint written
+        self.checkpoint_every_s = CHECKPOINT_EVERY_S
         self._checkpoint_step: int | None = None  # step of the last checkpoint written (all finite)
 
     # public ----------------------------------------------------------------------------------------
@@ -363,6 +367,11 @@ class Trainer:
     def request_stop(self, reason: str = "requested") -> None:
         """Stop after the current step; the run still evaluates and saves."""
         self._stop_reason = reason
+
+    def interrupt(self, signum: int) -> None:
+        """Stop after the current step without finishing: save a checkpoint that ``resume`` continues from
+        and raise :class:`rnnkit.interrupts.Interrupted` (see :class:`rnnkit.interrupts.StopOnSignals`)."""
+        self._interrupt = signum
 
     def fit(self, resume: bool = False) -> FitResult:
         """Train until the epochs, ``max_steps``, time budget or patience run out, or a stop is requested.
@@ -410,6 +419,7 @@ class Trainer:
                     break
                 self._train_step(batch, window, start, fetched)
                 state.batch_in_epoch += 1
+                self._checkpoint_if_due(start)
                 if cfg.eval_every and state.step % cfg.eval_every == 0:
                     self._evaluate(window, start)
                 self._check_limits(start)
@@ -467,6 +477,19 @@ class Trainer:
         if "correct" in window and window.get("examples"):
             logs["accuracy"] = window["correct"] / window["examples"]
         self._call("on_step_end", self, logs)
+
+    def _checkpoint_if_due(self, start: float) -> None:
+        """Checkpoint after the first step and every ``checkpoint_every_s`` seconds, so that a run stopped at
+        any moment (even killed) resumes; on an interrupt, checkpoint now and raise."""
+        from ..interrupts import Interrupted
+
+        state, now = self.state, time.perf_counter()
+        due = state.step == 1 or now - self._saved_at >= self.checkpoint_every_s
+        if self.distributed is None and (due or self._interrupt is not None):
+            state.elapsed_s = now - start
+            self._save_checkpoint()
+        if self._interrupt is not None:
+            raise Interrupted(self._interrupt, state.step, self.run.path if self.run is not None else None)
 
     def _progress(self, start: float) -> float:
         """How far along the schedule is: step / total steps; with a time budget that the steps will not fit
@@ -602,6 +625,7 @@ class Trainer:
         if self.run is None:
             return
         self._checkpoint_step = self.state.step
+        self._saved_at = time.perf_counter()
         state = dataclasses.asdict(self.state)
         self.run.save_trainer_state(
             {
