@@ -129,16 +129,17 @@ def test_static_step_uses_the_weights_it_is_given():
 
 
 @pytest.mark.parametrize(
-    "make, message",
+    "make, error, message",
     [
         (
             lambda: RNNCell(E, H, nonlinearity="sigmoid"),
+            ValueError,
             "nonlinearity must be 'tanh' or 'relu', got 'sigmoid'",
         ),
-        (lambda: LSTMCell(0, H), "input_size must be a positive integer, got 0"),
-        (lambda: GRUCell(E, 2.5), "hidden_size must be a positive integer, got 2.5"),
+        (lambda: LSTMCell(-1, H), ValueError, "input_size must be zero or more, got -1"),
+        (lambda: GRUCell(E, 2.5), TypeError, r"hidden_size should be of type int, got: float \(2.5\)"),
     ],
 )
-def test_bad_constructor_arguments(make, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_constructor_arguments(make, error, message):
+    with pytest.raises(error, match=message):
         make()

@@ -1,7 +1,5 @@
 """The layers: equal to torch.nn.RNN/LSTM/GRU fed a packed sequence on every path; recording; bad input."""
 
-import logging
-
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -25,8 +23,9 @@ def make_pair(cell, num_layers=1, bidirectional=False, backend="fast", dtype=tor
     torch.manual_seed(seed)
     theirs = torch_cls(E, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=True, **kwargs)
     ours = ours_cls(
-        E, H, num_layers=num_layers, bidirectional=bidirectional, backend=backend, **kwargs, **extra
-    )
+        E, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=True, backend=backend,
+        **kwargs, **extra,
+    )  # fmt: skip
     ours.load_state_dict(theirs.state_dict())
     return ours.to(dtype), theirs.to(dtype)
 
@@ -58,7 +57,7 @@ def compare(ours, theirs, x, lengths, state=None, fwd_tol=1e-5, grad_tol=1e-4):
     """Assert outputs, final states and the gradients of every parameter and of x all agree."""
     results = []
     for module, run in (
-        (ours, lambda: ours(x, lengths, state)),
+        (ours, lambda: ours(x, state, lengths=lengths)),
         (theirs, lambda: run_torch(theirs, x, lengths, state)),
     ):
         output, final = run()
@@ -132,16 +131,16 @@ def test_inference_packs_gru_and_rnn_on_cpu_when_the_padding_pays(cell, monkeypa
     monkeypatch.setattr(fused, "PACKING_PAYS", 1)  # this tiny batch's padding pays for packing
     x, lengths = inputs().detach(), torch.tensor(RAGGED)
     with torch.no_grad():
-        output, h_n = ours(x, lengths)
+        output, h_n = ours(x, lengths=lengths)
         expected, (expected_h_n,) = run_torch(theirs, x, lengths)
     assert calls == [1]
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(h_n, expected_h_n)
-    ours(x, lengths)  # with gradients: the padded path
+    ours(x, lengths=lengths)  # with gradients: the padded path
     assert calls == [1]
     monkeypatch.setattr(fused, "PACKING_PAYS", 10**9)  # too little padding to pay: padded
     with torch.no_grad():
-        output, h_n = ours(x, lengths)
+        output, h_n = ours(x, lengths=lengths)
     assert calls == [1]
     torch.testing.assert_close(output, expected)
     torch.testing.assert_close(h_n, expected_h_n)
@@ -174,7 +173,7 @@ def test_padding_after_the_longest_sequence_is_zero(backend):
     ours, theirs = make_pair("lstm", 2, True, backend)
     lengths = torch.tensor([4, 1, 3, 2])  # L = 6 > max length
     compare(ours, theirs, inputs(), lengths)
-    output, _ = ours(inputs(), lengths)
+    output, _ = ours(inputs(), lengths=lengths)
     assert output[:, 4:].abs().max() == 0 and output[1, 1:].abs().max() == 0
 
 
@@ -183,7 +182,7 @@ def test_full_lengths_equal_no_lengths(cell):
     ours, _ = make_pair(cell, 2, True)
     x = inputs()
     a, fa = ours(x)
-    b, fb = ours(x, torch.full((N,), L))
+    b, fb = ours(x, lengths=torch.full((N,), L))
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(fa, fb)
 
@@ -195,8 +194,8 @@ def test_padding_values_do_not_matter():
     garbage[1, 1:] = 100.0
     for backend in ("fast", "reference"):
         ours.backend = backend
-        a, fa = ours(x, lengths)
-        b, fb = ours(garbage, lengths)
+        a, fa = ours(x, lengths=lengths)
+        b, fb = ours(garbage, lengths=lengths)
         torch.testing.assert_close(a, b)
         torch.testing.assert_close(fa, fb)
 
@@ -208,7 +207,7 @@ def test_padded_path_ignores_padding_values_and_returns_batch_first(cell, bidire
     # Padding holding NaN must not leak either (multiplying by a 0/1 mask would keep NaN).
     ours, _ = make_pair(cell, 2, bidirectional)
     x, lengths = inputs(), torch.tensor(RAGGED)
-    a, fa = ours(x, lengths)
+    a, fa = ours(x, lengths=lengths)
     assert a.shape == (N, L, H * (2 if bidirectional else 1))  # a time-major view, like torch.nn's
     for fill in (100.0, 1e30, float("inf"), float("nan")):
         garbage = x.detach().clone()
@@ -216,7 +215,7 @@ def test_padded_path_ignores_padding_values_and_returns_batch_first(cell, bidire
             garbage[i, n:] = fill
         for backend in ("fast", "reference"):
             ours.backend = backend
-            b, fb = ours(garbage, lengths)
+            b, fb = ours(garbage, lengths=lengths)
             torch.testing.assert_close(a, b, msg=f"{fill} {backend}")
             torch.testing.assert_close(as_tuple(fa), as_tuple(fb), msg=f"{fill} {backend}")
 
@@ -226,8 +225,8 @@ def test_batch_first_false_is_the_transpose():
     time_major = GRU(E, H, num_layers=2, bidirectional=True, batch_first=False)
     time_major.load_state_dict(ours.state_dict())
     x, lengths = inputs(), torch.tensor(RAGGED)
-    a, ha = ours(x, lengths)
-    b, hb = time_major(x.transpose(0, 1), lengths)
+    a, ha = ours(x, lengths=lengths)
+    b, hb = time_major(x.transpose(0, 1), lengths=lengths)
     torch.testing.assert_close(a, b.transpose(0, 1))
     torch.testing.assert_close(ha, hb)
 
@@ -247,10 +246,10 @@ def test_state_dict_moves_both_ways_with_torch(cell):
 def test_parameters_are_used_in_place_by_the_fast_path():
     ours, _ = make_pair("lstm", 1, True)
     x = inputs()
-    before, _ = ours(x, torch.tensor(RAGGED))
+    before, _ = ours(x, lengths=torch.tensor(RAGGED))
     with torch.no_grad():
         ours.weight_hh_l0_reverse.mul_(2)
-    after, _ = ours(x, torch.tensor(RAGGED))
+    after, _ = ours(x, lengths=torch.tensor(RAGGED))
     assert torch.equal(before[..., :H], after[..., :H])
     assert not torch.allclose(before[..., H:], after[..., H:])
 
@@ -263,16 +262,15 @@ def test_dropout_only_in_training(backend):
     compare(ours, theirs, x, lengths)  # eval: no dropout, so it equals torch without dropout
     ours.train()
     torch.manual_seed(0)
-    a, _ = ours(x, lengths)
-    b, _ = ours(x, lengths)
+    a, _ = ours(x, lengths=lengths)
+    b, _ = ours(x, lengths=lengths)
     assert not torch.allclose(a, b)
     assert a[1, 1:].abs().max() == 0  # padded steps stay zero
 
 
-def test_dropout_with_one_layer_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="rnnkit.nn.recurrent"):
+def test_dropout_with_one_layer_warns():
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         LSTM(E, H, dropout=0.2)
-    assert "does nothing with num_layers=1" in caplog.text
 
 
 def test_forget_bias_initialises_every_layer():
@@ -288,14 +286,25 @@ def test_forget_bias_initialises_every_layer():
         torch.testing.assert_close(delta, expected)
 
 
+class WithLengths(torch.nn.Module):
+    """``layer(x, lengths=lengths)`` as a module of two positional inputs, for ``torch.jit.trace``."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x, lengths):
+        return self.layer(x, lengths=lengths)
+
+
 def test_jit_trace_of_a_bidirectional_lstm_with_lengths_is_dynamic():
     ours, _ = make_pair("lstm", 2, True)
     ours.eval()
     example = (torch.randn(3, 5, E), torch.tensor([5, 2, 3]))
-    traced = torch.jit.trace(ours, example)
+    traced = torch.jit.trace(WithLengths(ours), example)
     x, lengths = torch.randn(6, 9, E), torch.tensor([9, 1, 4, 7, 2, 9])
     with torch.no_grad():
-        expected, (h, c) = ours(x, lengths)
+        expected, (h, c) = ours(x, lengths=lengths)
         got, (h2, c2) = traced(x, lengths)
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(h2, h)
@@ -309,7 +318,7 @@ def test_jit_trace_of_a_bidirectional_lstm_with_lengths_is_dynamic():
 def test_recorded_last_steps_equal_the_final_state(cell):
     ours, _ = make_pair(cell, 2, True, dtype=torch.float64)
     x, lengths = inputs(torch.float64), torch.tensor(RAGGED)
-    output, final, trace = ours(x, lengths, record=True)
+    output, final, trace = ours(x, lengths=lengths, record=True)
     final = as_tuple(final)
     assert isinstance(trace, Trace) and trace.num_layers == 2 and trace.num_directions == 2
     rows = torch.arange(N)
@@ -321,7 +330,7 @@ def test_recorded_last_steps_equal_the_final_state(cell):
     last = torch.cat([trace.get(1, 0, "h"), trace.get(1, 1, "h")], dim=-1)
     torch.testing.assert_close(last, output)
     # the recording path gives the fast path's numbers
-    fast_output, fast_final = ours(x, lengths)
+    fast_output, fast_final = ours(x, lengths=lengths)
     torch.testing.assert_close(fast_output, output)
     for a, b in zip(as_tuple(fast_final), final, strict=True):
         torch.testing.assert_close(a, b)
@@ -330,7 +339,7 @@ def test_recorded_last_steps_equal_the_final_state(cell):
 def test_recorded_lstm_gates_recompute_the_cell_state():
     ours, _ = make_pair("lstm", 2, True, dtype=torch.float64)
     lengths = torch.tensor(RAGGED)
-    _, (_, c_n), trace = ours(inputs(torch.float64), lengths, record=True)
+    _, (_, c_n), trace = ours(inputs(torch.float64), lengths=lengths, record=True)
     assert trace.names == ("h", "c", "i", "f", "g", "o")
     real = (torch.arange(L) < lengths.unsqueeze(1)).unsqueeze(-1)  # (N, L, 1)
     for k in range(2):
@@ -363,7 +372,7 @@ def test_recording_keeps_gradients_and_works_with_backend_fast():
 
 
 def test_trace_get_names_the_allowed_values():
-    _, _, trace = RNN(E, H)(inputs(), record=True)
+    _, _, trace = RNN(E, H, batch_first=True)(inputs(), record=True)
     assert trace.names == ("h",)
     with pytest.raises(ValueError, match="layer must be in 0..0, got 1"):
         trace.get(1, 0, "h")
@@ -378,70 +387,87 @@ def test_trace_get_names_the_allowed_values():
 BAD_CALLS = [
     (
         "rank",
-        lambda m: m(torch.randn(N, E)),
+        lambda m: m(torch.randn(N, L, E, 1)),
         ValueError,
-        r"input must be 3-D \[N, L, E\], got 2-D with shape \[4, 3\]",
+        r"LSTM: Expected input to be 2D or 3D, got 4D tensor instead",
     ),
     (
         "features",
         lambda m: m(torch.randn(N, L, 7)),
-        ValueError,
-        r"input must have E=input_size=3 features, got 7 \(shape \[4, 6, 7\]\)",
+        RuntimeError,
+        r"input.size\(-1\) must be equal to input_size. Expected 3, got 7",
     ),
-    ("empty", lambda m: m(torch.randn(N, 0, E)), ValueError, "at least one sequence and one step"),
+    (
+        "empty",
+        lambda m: m(torch.randn(N, 0, E)),
+        RuntimeError,
+        "Expected sequence length to be larger than 0",
+    ),
     (
         "dtype",
         lambda m: m(torch.randn(N, L, E, dtype=torch.float64)),
-        TypeError,
-        r"input dtype must match the layer's parameters \(torch.float32\), got torch.float64",
+        ValueError,
+        r"RNN input dtype \(torch.float64\) does not match weight dtype \(torch.float32\)",
     ),
     (
         "lengths-type",
-        lambda m: m(torch.randn(N, L, E), [6, 1, 4, 2]),
+        lambda m: m(torch.randn(N, L, E), lengths=[6, 1, 4, 2]),
         TypeError,
         "lengths must be an int64 tensor \\[N\\], got list",
     ),
     (
         "lengths-dtype",
-        lambda m: m(torch.randn(N, L, E), torch.tensor([6.0, 1, 4, 2])),
+        lambda m: m(torch.randn(N, L, E), lengths=torch.tensor([6.0, 1, 4, 2])),
         ValueError,
         "lengths must be an integer tensor \\(int64\\), got dtype torch.float32",
     ),
     (
         "lengths-shape",
-        lambda m: m(torch.randn(N, L, E), torch.tensor([6, 1, 4])),
+        lambda m: m(torch.randn(N, L, E), lengths=torch.tensor([6, 1, 4])),
         ValueError,
         r"lengths must have shape \[N\]=\[4\], got \[3\]",
     ),
     (
         "lengths-2d",
-        lambda m: m(torch.randn(N, L, E), torch.ones(N, 1, dtype=torch.long)),
+        lambda m: m(torch.randn(N, L, E), lengths=torch.ones(N, 1, dtype=torch.long)),
         ValueError,
         r"lengths must have shape \[N\]=\[4\], got \[4, 1\]",
     ),
     (
         "lengths-zero",
-        lambda m: m(torch.randn(N, L, E), torch.tensor([6, 1, 0, 2])),
+        lambda m: m(torch.randn(N, L, E), lengths=torch.tensor([6, 1, 0, 2])),
         ValueError,
         "lengths must be in 1..L=6, got 0 at batch index 2",
     ),
     (
         "lengths-long",
-        lambda m: m(torch.randn(N, L, E), torch.tensor([6, 7, 4, 2])),
+        lambda m: m(torch.randn(N, L, E), lengths=torch.tensor([6, 7, 4, 2])),
         ValueError,
         "lengths must be in 1..L=6, got 7 at batch index 1",
     ),
     (
+        "lengths-unbatched",
+        lambda m: m(torch.randn(L, E), lengths=torch.tensor([6])),
+        ValueError,
+        "lengths= is for a batch of sequences",
+    ),
+    (
         "state-type",
-        lambda m: m(torch.randn(N, L, E), state=torch.zeros(2, N, H)),
+        lambda m: m(torch.randn(N, L, E), torch.zeros(2, N, H)),
         TypeError,
-        "LSTM state must be a tuple \\(h_0, c_0\\), got Tensor",
+        "LSTM hx must be a tuple \\(h_0, c_0\\), got Tensor",
     ),
     (
         "state-shape",
-        lambda m: m(torch.randn(N, L, E), state=(torch.zeros(2, N, H), torch.zeros(1, N, H))),
-        ValueError,
-        r"c_0 must have shape \[num_layers\*D, N, H\]=\[2, 4, 5\], got \[1, 4, 5\]",
+        lambda m: m(torch.randn(N, L, E), (torch.zeros(2, N, H), torch.zeros(1, N, H))),
+        RuntimeError,
+        r"Expected hidden\[1\] size \(2, 4, 5\), got \[1, 4, 5\]",
+    ),
+    (
+        "state-rank",
+        lambda m: m(torch.randn(N, L, E), (torch.zeros(2, N, H), torch.zeros(N, H))),
+        RuntimeError,
+        r"For batched 3-D input, hx and cx should also be 3-D but got \(3-D, 2-D\) tensors",
     ),
 ]
 
@@ -450,41 +476,53 @@ BAD_CALLS = [
 @pytest.mark.parametrize("call, error, message", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
 def test_bad_input_raises_a_clear_error(call, error, message, backend):
     with pytest.raises(error, match=message):
-        call(LSTM(E, H, bidirectional=True, backend=backend))
+        call(LSTM(E, H, bidirectional=True, batch_first=True, backend=backend))
 
 
 def test_gru_state_shape_is_checked():
-    with pytest.raises(
-        ValueError, match=r"h_0 must have shape \[num_layers\*D, N, H\]=\[2, 4, 5\], got \[2, 4, 6\]"
-    ):
-        GRU(E, H, num_layers=2)(torch.randn(N, L, E), state=torch.zeros(2, N, 6))
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(2, 4, 5\), got \[2, 4, 6\]"):
+        GRU(E, H, num_layers=2, batch_first=True)(torch.randn(N, L, E), torch.zeros(2, N, 6))
 
 
 def test_a_tuple_state_is_only_for_lstm():
-    with pytest.raises(
-        TypeError, match=r"state must be a tensor h_0 \(only an LSTM takes a tuple\), got tuple"
-    ):
-        GRU(E, H)(torch.randn(N, L, E), state=(torch.zeros(1, N, H), torch.zeros(1, N, H)))
+    with pytest.raises(TypeError, match=r"hx must be a tensor h_0 \(only an LSTM takes a tuple\), got tuple"):
+        GRU(E, H)(torch.randn(L, N, E), (torch.zeros(1, N, H), torch.zeros(1, N, H)))
 
 
-def test_time_major_rank_message():
-    with pytest.raises(ValueError, match=r"input must be 3-D \[L, N, E\]"):
-        RNN(E, H, batch_first=False)(torch.randn(L, E))
+def test_rank_message_names_the_layer():
+    with pytest.raises(ValueError, match=r"RNN: Expected input to be 2D or 3D, got 1D tensor instead"):
+        RNN(E, H)(torch.randn(L))
 
 
 @pytest.mark.parametrize(
-    "make, message",
+    "make, error, message",
     [
         (
             lambda: LSTM(E, H, backend="cuda"),
+            ValueError,
             "backend must be one of 'auto', 'fast', 'reference', got 'cuda'",
         ),
-        (lambda: GRU(E, H, num_layers=0), "num_layers must be a positive integer, got 0"),
-        (lambda: LSTM(E, H, num_layers=2, dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
-        (lambda: RNN(E, H, nonlinearity="gelu"), "nonlinearity must be 'tanh' or 'relu', got 'gelu'"),
-        (lambda: LSTM(E, -1), "hidden_size must be a positive integer, got -1"),
+        (lambda: GRU(E, H, num_layers=0), ValueError, "num_layers must be greater than zero, got 0"),
+        (
+            lambda: LSTM(E, H, num_layers=2, dropout=1.5),
+            ValueError,
+            r"dropout should be a number in range \[0, 1\]",
+        ),
+        (
+            lambda: RNN(E, H, nonlinearity="gelu"),
+            ValueError,
+            "Unknown nonlinearity 'gelu'. Select from 'tanh' or 'relu'",
+        ),
+        (lambda: LSTM(E, -1), ValueError, "hidden_size must be greater than zero, got -1"),
+        (lambda: LSTM(E, H, batch_first="False"), TypeError, "batch_first should be of type bool, got: str"),
+        (
+            lambda: LSTM(E, H, proj_size=H),
+            ValueError,
+            "proj_size has to be smaller than hidden_size, got 5 >= 5",
+        ),
+        (lambda: GRU(E, H, proj_size=2), ValueError, "proj_size argument is only supported for LSTM"),
     ],
 )
-def test_bad_constructor_arguments(make, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_constructor_arguments(make, error, message):
+    with pytest.raises(error, match=message):
         make()

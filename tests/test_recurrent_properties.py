@@ -1,4 +1,5 @@
-"""Property-based: for random sizes, layers, directions and lengths, every path equals torch.nn."""
+"""Property-based: for random sizes, layers, directions, biases, projections and lengths, every path
+equals torch.nn."""
 
 import torch
 from hypothesis import given, settings
@@ -28,6 +29,8 @@ def cases(draw):
         "lengths": draw(st.lists(st.integers(1, steps), min_size=n, max_size=n)),
         "steps": steps,
         "with_state": draw(st.booleans()),
+        "bias": draw(st.booleans()),
+        "proj_fraction": draw(st.sampled_from([0.0, 0.0, 0.5])),  # an LSTM's proj_size, as a share of H
         "seed": draw(st.integers(0, 2**16)),
     }
 
@@ -41,7 +44,12 @@ def _tuple(state):
 def test_every_path_equals_torch(case):
     ours_cls, torch_cls, kwargs = LAYERS[case["cell"]]
     torch.manual_seed(case["seed"])
-    config = dict(num_layers=case["num_layers"], bidirectional=case["bidirectional"], **kwargs)
+    config = dict(
+        num_layers=case["num_layers"], bidirectional=case["bidirectional"], bias=case["bias"], **kwargs
+    )
+    proj_size = int(case["proj_fraction"] * case["hidden_size"]) if case["cell"] == "lstm" else 0
+    if proj_size:
+        config["proj_size"] = proj_size
     theirs = torch_cls(case["input_size"], case["hidden_size"], batch_first=True, **config).double()
     n, steps, h = len(case["lengths"]), case["steps"], case["hidden_size"]
     x = torch.randn(n, steps, case["input_size"], dtype=torch.float64)
@@ -49,8 +57,8 @@ def test_every_path_equals_torch(case):
     state = None
     if case["with_state"]:
         rows = case["num_layers"] * (2 if case["bidirectional"] else 1)
-        h0 = torch.randn(rows, n, h, dtype=torch.float64)
-        state = (h0, torch.randn_like(h0)) if case["cell"] == "lstm" else h0
+        h0 = torch.randn(rows, n, proj_size or h, dtype=torch.float64)
+        state = (h0, torch.randn(rows, n, h, dtype=torch.float64)) if case["cell"] == "lstm" else h0
 
     x.requires_grad_(True)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -64,11 +72,11 @@ def test_every_path_equals_torch(case):
         ("fast", True, 1),
         ("reference", False, 1),
     ):
-        ours = ours_cls(case["input_size"], h, backend=backend, **config).double()
+        ours = ours_cls(case["input_size"], h, batch_first=True, backend=backend, **config).double()
         ours.load_state_dict(theirs.state_dict())
         ours._use_packing = lambda x, lengths, packing=packing: packing
         ours._length_groups = lambda lengths, groups=groups: groups
-        output, final = ours(x, lengths, state)
+        output, final = ours(x, state, lengths=lengths)
         torch.testing.assert_close(output, expected, atol=1e-10, rtol=0)
         for a, b in zip(_tuple(final), _tuple(expected_final), strict=True):
             torch.testing.assert_close(a, b, atol=1e-10, rtol=0)

@@ -87,7 +87,9 @@ class LanguageModel(nn.Module):
         self.tied = tie_weights and embed_dim == hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         layer = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
-        self.encoder = layer(embed_dim, hidden_dim, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+        self.encoder = layer(
+            embed_dim, hidden_dim, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True
+        )
         self.dropout = nn.Dropout(dropout)
         if self.tied:  # logits = h · embeddingᵀ + bias: no second V×E matrix in the state dict
             self.output_bias = nn.Parameter(torch.zeros(vocab_size))
@@ -129,7 +131,7 @@ class LanguageModel(nn.Module):
         if self.training and self.embed_dropout > 0:
             keep = x.new_empty(x.shape[:2] + (1,)).bernoulli_(1 - self.embed_dropout)  # (N, L, 1)
             x = x * keep / (1 - self.embed_dropout)
-        output, state = self.encoder(x, state=state)  # output (N, L, H)
+        output, state = self.encoder(x, state)  # output (N, L, H)
         output = self.dropout(output)
         if self.tied:
             return F.linear(output, self.embedding.weight, self.output_bias), state  # (N, L, V)

@@ -17,6 +17,12 @@ parameter             shape        holds
 with ``G`` = 1 (RNN), 4 (LSTM: gates i, f, g, o) or 3 (GRU: gates r, z, n). All parameters start
 uniform in ``[-1/√H, 1/√H]``, as in PyTorch.
 
+The cells are drop-ins for PyTorch's: the same constructor ``(input_size, hidden_size, bias=True,
+device=None, dtype=None)`` (``RNNCell`` adds ``nonlinearity``), the same call ``cell(input, hx=None)``
+(``hx`` None for zeros; a 1-D ``input`` ``[E]`` is one unbatched sample), the same errors for wrong
+shapes, and ``torch.jit.script`` compiles them. With ``bias=False`` there are no ``bias_ih`` /
+``bias_hh`` (they are None), as in PyTorch.
+
 Each cell has a static ``step(x, state, weight_ih, weight_hh, bias_ih, bias_hh)`` that computes the
 equations with the weights it is given (the layers call it with their own per-layer weights), and
 ``step_gates(x, state)`` that also returns the gate activations, for recording.
@@ -27,65 +33,142 @@ Shapes: ``N`` batch, ``E`` input features, ``H`` hidden features.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "init_uniform"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "init_uniform", "rnn_step", "lstm_step", "gru_step"]
 
 Gates = dict[str, Tensor]
 
 
 def init_uniform(parameters, hidden_size: int) -> None:
     """PyTorch's recurrent initialisation: every parameter uniform in ``[-1/√H, 1/√H]``."""
-    bound = 1.0 / math.sqrt(hidden_size)
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
     with torch.no_grad():
         for p in parameters:
             p.uniform_(-bound, bound)
 
 
-def _check_sizes(input_size: int, hidden_size: int) -> None:
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+# -- the equations ---------------------------------------------------------------------------------
+# Plain functions (TorchScript compiles them with the cells): the cells call them with their own
+# weights, the layers' reference path with each layer's.
 
 
-class _CellBase(nn.Module):
-    """Parameters and initialisation shared by the three cells (``gates`` blocks of ``H`` rows)."""
+def rnn_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Optional[Tensor],  # noqa: UP045 -- TorchScript reads this annotation
+    bias_hh: Optional[Tensor],  # noqa: UP045
+    nonlinearity: str = "tanh",
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` (or relu); returns ``(h_t, {})``."""
+    pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (N, H)
+    h = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+    gates: dict[str, Tensor] = {}
+    return h, gates
+
+
+def lstm_step(
+    x: Tensor,
+    state: tuple[Tensor, Tensor],
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Optional[Tensor],  # noqa: UP045
+    bias_hh: Optional[Tensor],  # noqa: UP045
+) -> tuple[tuple[Tensor, Tensor], dict[str, Tensor]]:
+    """The LSTM equations (see :class:`LSTMCell`): ``((h_t, c_t), {"i", "f", "g", "o"})``."""
+    h, c = state
+    gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (N, 4H)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    i = torch.sigmoid(i)
+    f = torch.sigmoid(f)
+    g = torch.tanh(g)
+    o = torch.sigmoid(o)
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    return (h, c), {"i": i, "f": f, "g": g, "o": o}
+
+
+def gru_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Optional[Tensor],  # noqa: UP045
+    bias_hh: Optional[Tensor],  # noqa: UP045
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The GRU equations (see :class:`GRUCell`): ``(h_t, {"r", "z", "n"})``."""
+    x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)  # 3 × (N, H)
+    h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    h = (1 - z) * n + z * h
+    return h, {"r": r, "z": z, "n": n}
+
+
+# -- PyTorch's checks ------------------------------------------------------------------------------
+
+
+def _check_dims(name: str, what: str, t: Tensor) -> None:
+    if t.dim() not in (1, 2):
+        raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {t.dim()}D instead")
+
+
+def _check_step(input: Tensor, hx: Tensor, which: int, input_size: int, hidden_size: int) -> None:
+    """PyTorch's cell-kernel checks, with its messages (RuntimeError): no silent broadcasting."""
+    if input.shape[1] != input_size:
+        raise RuntimeError(f"input has inconsistent input_size: got {input.shape[1]} expected {input_size}")
+    if input.shape[0] != hx.shape[0]:
+        raise RuntimeError(
+            f"Input batch size {input.shape[0]} doesn't match hidden{which} batch size {hx.shape[0]}"
+        )
+    if hx.shape[1] != hidden_size:
+        raise RuntimeError(
+            f"hidden{which} has inconsistent hidden_size: got {hx.shape[1]}, expected {hidden_size}"
+        )
+
+
+def _batch(input: Tensor, hx: Tensor) -> Tensor:
+    """``hx`` with the batch dimension an unbatched ``input`` ``[E]`` lacks, checked like PyTorch."""
+    if input.dim() == 1:
+        if hx.dim() != 1:
+            raise RuntimeError(f"For unbatched 1-D input, hx should also be 1-D but got {hx.dim()}-D tensor")
+        return hx.unsqueeze(0)
+    if hx.dim() != 2:
+        raise RuntimeError(f"For batched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor")
+    return hx
+
+
+class _CellBase(nn.RNNCellBase):
+    """Parameters, initialisation and checks shared by the three cells (``G`` blocks of ``H`` rows).
+
+    A ``torch.nn.RNNCellBase``: PyTorch's parameters (``bias_ih`` / ``bias_hh`` None without bias),
+    ``extra_repr`` and uniform initialisation.
+    """
 
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        _check_sizes(input_size, hidden_size)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        rows = self.gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(rows))
-        self.bias_hh = nn.Parameter(torch.empty(rows))
-        self.reset_parameters()
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, device, dtype):
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
+            if value < 0:  # zero is allowed, as in PyTorch: the state is then empty
+                raise ValueError(f"{name} must be zero or more, got {value}")
+        super().__init__(input_size, hidden_size, bias, num_chunks=self.gates, device=device, dtype=dtype)
 
     def reset_parameters(self) -> None:
         """Draw every parameter uniform in ``[-1/√H, 1/√H]`` (PyTorch's initialisation)."""
         init_uniform(self.parameters(), self.hidden_size)
 
-    def weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def weights(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """``(weight_ih, weight_hh, bias_ih, bias_hh)``, the order :meth:`step` takes them in."""
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
-
-    def step_gates(self, x, state):
-        """One step that also returns the gate activations: ``(new_state, gates)``."""
-        return self.step(x, state, *self.weights())
-
-    def forward(self, x, state):
-        """One step: the next state (see the class docstring for its equations)."""
-        return self.step(x, state, *self.weights())[0]
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
 
 
 class RNNCell(_CellBase):
@@ -101,51 +184,54 @@ class RNNCell(_CellBase):
     Args:
         input_size: E, the number of input features (e.g. the embedding size).
         hidden_size: H, the size of the state.
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
         nonlinearity: ``"tanh"`` (default) or ``"relu"``.
+        device, dtype: where and in which precision to create the parameters.
 
     Shapes:
-        ``x``: ``[N, E]``; ``h``: ``[N, H]``; returns ``h_t``: ``[N, H]``.
+        ``input``: ``[N, E]`` (or ``[E]``); ``hx``: ``[N, H]`` (or ``[H]``), None for zeros;
+        returns ``h_t``: ``[N, H]`` (or ``[H]``).
 
     >>> cell = RNNCell(3, 5)
     >>> cell.weight_ih.shape, cell.weight_hh.shape
     (torch.Size([5, 3]), torch.Size([5, 5]))
     >>> cell(torch.ones(2, 3), torch.zeros(2, 5)).shape
     torch.Size([2, 5])
+    >>> cell(torch.ones(3)).shape          # one unbatched sample, zero initial state
+    torch.Size([5])
     """
 
     gates = 1
+    step = staticmethod(rnn_step)
 
-    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def step_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Gates]:
         """One step with this cell's weights; returns ``(h_t, {})`` (a plain RNN has no gates)."""
-        return self.step(x, state, *self.weights(), nonlinearity=self.nonlinearity)
+        return rnn_step(x, state, *self.weights(), nonlinearity=self.nonlinearity)
 
-    def forward(self, x: Tensor, state: Tensor) -> Tensor:
-        """``h_t`` from ``x_t`` ``[N, E]`` and ``h_{t-1}`` ``[N, H]``."""
-        return self.step_gates(x, state)[0]
-
-    @staticmethod
-    def step(
-        x: Tensor,
-        h: Tensor,
-        weight_ih: Tensor,
-        weight_hh: Tensor,
-        bias_ih: Tensor,
-        bias_hh: Tensor,
-        nonlinearity: str = "tanh",
-    ) -> tuple[Tensor, Gates]:
-        """The equation of the class docstring with the given weights; returns ``(h_t, {})``."""
-        activation = torch.tanh if nonlinearity == "tanh" else torch.relu
-        h = activation(F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh))
-        return h, {}
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}"
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:  # noqa: UP045
+        """``h_t`` from ``x_t`` ``[N, E]`` and ``h_{t-1}`` ``[N, H]`` (zeros if None)."""
+        _check_dims("RNNCell", "input", input)
+        if hx is not None:
+            _check_dims("RNNCell", "hidden", hx)
+        x = input if input.dim() == 2 else input.unsqueeze(0)  # (N, E)
+        h = x.new_zeros(x.shape[0], self.hidden_size) if hx is None else _batch(input, hx)
+        _check_step(x, h, 0, self.input_size, self.hidden_size)
+        h, _ = rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+        return h if input.dim() == 2 else h.squeeze(0)
 
 
 class LSTMCell(_CellBase):
@@ -166,67 +252,79 @@ class LSTMCell(_CellBase):
     Args:
         input_size: E, the number of input features.
         hidden_size: H, the size of each of the two states.
-        forget_bias: added to the forget gate's bias ``b_if`` after the uniform initialisation.
-            ``0.0`` (default) is PyTorch's initialisation exactly; ``1.0`` is the common choice
-            (Gers et al. 2000; Jozefowicz et al. 2015) that starts training with the memory mostly kept,
-            so gradients flow far back in time from the first step. It changes only the starting
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
+        device, dtype: where and in which precision to create the parameters.
+        forget_bias: (rnnkit, keyword only) added to the forget gate's bias ``b_if`` after the uniform
+            initialisation. ``0.0`` (default) is PyTorch's initialisation exactly; ``1.0`` is the common
+            choice (Gers et al. 2000; Jozefowicz et al. 2015) that starts training with the memory mostly
+            kept, so gradients flow far back in time from the first step. It changes only the starting
             value: the equations, and the state dict, stay PyTorch's.
 
     Shapes:
-        ``x``: ``[N, E]``; ``state``: ``(h, c)``, each ``[N, H]``; returns ``(h_t, c_t)``.
+        ``input``: ``[N, E]`` (or ``[E]``); ``hx``: ``(h, c)``, each ``[N, H]`` (or ``[H]``), None for
+        zeros; returns ``(h_t, c_t)``.
 
     >>> cell = LSTMCell(3, 5, forget_bias=1.0)
     >>> cell.weight_ih.shape
     torch.Size([20, 3])
-    >>> h, c = cell(torch.ones(2, 3), (torch.zeros(2, 5), torch.zeros(2, 5)))
+    >>> h, c = cell(torch.ones(2, 3))                 # zero initial state, as in PyTorch
     >>> (h, c), gates = cell.step_gates(torch.ones(2, 3), (h, c))
     >>> sorted(gates), gates["f"].shape
     (['f', 'g', 'i', 'o'], torch.Size([2, 5]))
     """
 
     gates = 4
+    step = staticmethod(lstm_step)
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        forget_bias: float = 0.0,
+    ):
         self.forget_bias = float(forget_bias)
-        super().__init__(input_size, hidden_size)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """PyTorch's uniform initialisation, plus ``forget_bias`` on the forget gate's ``b_if``."""
         super().reset_parameters()
-        add_forget_bias(self.bias_ih, self.forget_bias)
+        if self.bias_ih is not None:
+            add_forget_bias(self.bias_ih, self.forget_bias)
 
     def step_gates(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[tuple[Tensor, Tensor], Gates]:
         """One step that also returns the gates: ``((h_t, c_t), {"i", "f", "g", "o"})``."""
-        return self.step(x, state, *self.weights())
+        return lstm_step(x, state, *self.weights())
 
-    def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """``(h_t, c_t)`` from ``x_t`` ``[N, E]`` and ``(h_{t-1}, c_{t-1})``, each ``[N, H]``."""
-        return self.step_gates(x, state)[0]
-
-    @staticmethod
-    def step(
-        x: Tensor,
-        state: tuple[Tensor, Tensor],
-        weight_ih: Tensor,
-        weight_hh: Tensor,
-        bias_ih: Tensor,
-        bias_hh: Tensor,
-    ) -> tuple[tuple[Tensor, Tensor], Gates]:
-        """The equations of the class docstring with the given weights: ``((h_t, c_t), gates)``."""
-        h, c = state
-        gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (N, 4H)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        i = torch.sigmoid(i)
-        f = torch.sigmoid(f)
-        g = torch.tanh(g)
-        o = torch.sigmoid(o)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        return (h, c), {"i": i, "f": f, "g": g, "o": o}
+    def forward(
+        self,
+        input: Tensor,
+        hx: Optional[tuple[Tensor, Tensor]] = None,  # noqa: UP045
+    ) -> tuple[Tensor, Tensor]:
+        """``(h_t, c_t)`` from ``x_t`` ``[N, E]`` and ``(h_{t-1}, c_{t-1})`` ``[N, H]`` (None: zeros)."""
+        _check_dims("LSTMCell", "input", input)
+        x = input if input.dim() == 2 else input.unsqueeze(0)  # (N, E)
+        if hx is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+            c = h
+        else:
+            _check_dims("LSTMCell", "hx[0]", hx[0])
+            _check_dims("LSTMCell", "hx[1]", hx[1])
+            h = _batch(input, hx[0])
+            c = _batch(input, hx[1])
+        _check_step(x, h, 0, self.input_size, self.hidden_size)
+        _check_step(x, c, 1, self.input_size, self.hidden_size)
+        (h, c), _ = lstm_step(x, (h, c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if input.dim() == 1:
+            return h.squeeze(0), c.squeeze(0)
+        return h, c
 
     def extra_repr(self) -> str:
         extra = f", forget_bias={self.forget_bias}" if self.forget_bias else ""
-        return f"{self.input_size}, {self.hidden_size}{extra}"
+        return super().extra_repr() + extra
 
 
 class GRUCell(_CellBase):
@@ -245,9 +343,12 @@ class GRUCell(_CellBase):
     Args:
         input_size: E, the number of input features.
         hidden_size: H, the size of the state.
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
+        device, dtype: where and in which precision to create the parameters.
 
     Shapes:
-        ``x``: ``[N, E]``; ``h``: ``[N, H]``; returns ``h_t``: ``[N, H]``.
+        ``input``: ``[N, E]`` (or ``[E]``); ``hx``: ``[N, H]`` (or ``[H]``), None for zeros;
+        returns ``h_t``: ``[N, H]`` (or ``[H]``).
 
     >>> cell = GRUCell(3, 5)
     >>> h, gates = cell.step_gates(torch.ones(2, 3), torch.zeros(2, 5))
@@ -256,32 +357,25 @@ class GRUCell(_CellBase):
     """
 
     gates = 3
+    step = staticmethod(gru_step)
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     def step_gates(self, x: Tensor, state: Tensor) -> tuple[Tensor, Gates]:
         """One step that also returns the gates: ``(h_t, {"r", "z", "n"})``."""
-        return self.step(x, state, *self.weights())
+        return gru_step(x, state, *self.weights())
 
-    def forward(self, x: Tensor, state: Tensor) -> Tensor:
-        """``h_t`` from ``x_t`` ``[N, E]`` and ``h_{t-1}`` ``[N, H]``."""
-        return self.step_gates(x, state)[0]
-
-    @staticmethod
-    def step(
-        x: Tensor,
-        h: Tensor,
-        weight_ih: Tensor,
-        weight_hh: Tensor,
-        bias_ih: Tensor,
-        bias_hh: Tensor,
-    ) -> tuple[Tensor, Gates]:
-        """The equations of the class docstring with the given weights: ``(h_t, gates)``."""
-        x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)  # 3 × (N, H)
-        h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        h = (1 - z) * n + z * h
-        return h, {"r": r, "z": z, "n": n}
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:  # noqa: UP045
+        """``h_t`` from ``x_t`` ``[N, E]`` and ``h_{t-1}`` ``[N, H]`` (zeros if None)."""
+        _check_dims("GRUCell", "input", input)
+        if hx is not None:
+            _check_dims("GRUCell", "hidden", hx)
+        x = input if input.dim() == 2 else input.unsqueeze(0)  # (N, E)
+        h = x.new_zeros(x.shape[0], self.hidden_size) if hx is None else _batch(input, hx)
+        _check_step(x, h, 0, self.input_size, self.hidden_size)
+        h, _ = gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h if input.dim() == 2 else h.squeeze(0)
 
 
 def add_forget_bias(bias_ih: Tensor, forget_bias: float) -> None:

@@ -69,11 +69,23 @@ __all__ = ["full", "padded", "packed", "prefers_packing", "group_count", "step_m
 State = tuple[Tensor, ...]
 
 _KERNELS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
-_GATED = ("LSTM", "GRU")
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 # A pre-activation of ±1e4 puts σ at exactly 1.0 or 0.0 in float16/32/64 and dwarfs anything a
 # trained network adds to it (its inputs are zero at padded steps, and |h| <= 1 for LSTM and GRU).
 _SATURATE = 1e4
+
+
+def _per_direction(weights: list[Tensor], num_layers: int, bidirectional: bool) -> int:
+    """How many weights each layer and direction has: 2 (no bias), 4, or one more with a projection."""
+    return len(weights) // (num_layers * (2 if bidirectional else 1))
+
+
+def _sizes(mode: str, weights: list[Tensor], per: int) -> tuple[int, int]:
+    """``(H, P)``: the hidden size, and an LSTM's ``proj_size`` (0 without projection; ``per`` weights
+    per layer and direction tell, a Python decision even while tracing)."""
+    weight_hh = weights[1]  # [G*H, P or H]
+    return weight_hh.shape[0] // _GATES[mode], weight_hh.shape[1] if per in (3, 5) else 0
 
 
 def _call(
@@ -89,10 +101,24 @@ def _call(
 ) -> tuple[Tensor, State]:
     """One fused call: ``(output, final state)``, ``x`` and ``output`` batch-first (``[N, L, ·]``) or not."""
     hx = state if mode == "LSTM" else state[0]
-    output, *final = _KERNELS[mode](
-        x, hx, weights, True, num_layers, dropout, training, bidirectional, batch_first
+    has_biases = _per_direction(weights, num_layers, bidirectional) >= 4
+    kernel = _KERNELS[mode]
+    if mode == "LSTM" and torch.compiler.is_compiling():
+        kernel = _lstm_outside_the_graph
+    output, *final = kernel(
+        x, hx, weights, has_biases, num_layers, dropout, training, bidirectional, batch_first
     )
     return output, tuple(final)
+
+
+@torch.compiler.disable
+def _lstm_outside_the_graph(*args):
+    """The fused LSTM kernel, left out of a ``torch.compile`` graph as ``torch.nn.LSTM`` is.
+
+    Inductor's CPU decomposition of ``aten.lstm`` (into ``mkldnn_rnn_layer``) fails on torch 2.13
+    ("expected Tensor() for op: torch.ops.aten.mkldnn_rnn_layer.default"); run eagerly, it is exact.
+    """
+    return _VF.lstm(*args)
 
 
 def full(
@@ -109,10 +135,13 @@ def full(
     return _call(mode, x, state, weights, num_layers, dropout, training, bidirectional, batch_first=True)
 
 
-def zero_state(mode: str, x: Tensor, rows: int, hidden_size: int) -> State:
-    """The all-zero state for ``x``'s batch: ``(h,)`` or ``(h, c)``, each ``[rows, N, H]``."""
-    zeros = x.new_zeros(rows, x.shape[0], hidden_size)
-    return (zeros, zeros.clone()) if mode == "LSTM" else (zeros,)
+def zero_state(mode: str, x: Tensor, rows: int, hidden_size: int, proj_size: int = 0) -> State:
+    """The all-zero state for ``x``'s batch: ``(h,)`` or ``(h, c)``, ``h`` ``[rows, N, P]`` (``P`` the
+    LSTM's ``proj_size``, or ``H``) and ``c`` ``[rows, N, H]``."""
+    zeros = x.new_zeros(rows, x.shape[0], proj_size or hidden_size)
+    if mode != "LSTM":
+        return (zeros,)
+    return zeros, x.new_zeros(rows, x.shape[0], hidden_size)
 
 
 def step_mask(lengths: Tensor, steps: int) -> Tensor:
@@ -151,10 +180,11 @@ def _saturating_column(mode: str, rows: int, dtype: torch.dtype, device: torch.d
     return column
 
 
-def _with_padding_feature(mode: str, weights: list[Tensor]) -> list[Tensor]:
-    """Each direction's ``weight_ih`` with the saturating column appended (``[G·H, E+1]``)."""
+def _with_padding_feature(mode: str, weights: list[Tensor], per: int) -> list[Tensor]:
+    """Each direction's ``weight_ih`` (every ``per``-th weight) with the saturating column appended
+    (``[G·H, E+1]``)."""
     out = list(weights)
-    for i in range(0, len(out), 4):
+    for i in range(0, len(out), per):
         w = out[i]
         out[i] = torch.cat([w, _saturating_column(mode, w.shape[0], w.dtype, w.device)], dim=1)
     return out
@@ -231,31 +261,33 @@ def _padded(
     weights, num_layers, dropout, training, bidirectional = config
     n, steps = x.shape[0], x.shape[1]
     d = 2 if bidirectional else 1
+    per = _per_direction(weights, num_layers, bidirectional)
     frozen = _frozen(mode, state, bidirectional)
     one_call = frozen and state is None and d == 2  # the reverse direction starts from zeros too
-    hidden_size = weights[1].shape[1]  # weight_hh_l0 is [G*H, H]
     if state is None:  # the kernels only read it, so h_0 and c_0 can share one tensor of zeros
+        hidden_size, proj_size = _sizes(mode, weights, per)
         zeros = x.new_zeros(num_layers * d, n, hidden_size)
-        state = (zeros, zeros) if mode == "LSTM" else (zeros,)
+        h_zeros = x.new_zeros(num_layers * d, n, proj_size) if proj_size else zeros
+        state = (h_zeros, zeros) if mode == "LSTM" else (zeros,)
     last = lengths - 1
     padded_steps = (torch.arange(steps, device=x.device).unsqueeze(1) > last).unsqueeze(-1)  # (L, N, 1)
     padding = padded_steps.to(x.dtype) if frozen else None  # the extra input feature of frozen padding
     finals: list[State] = []
     layer_input = x.transpose(0, 1)  # (L, N, E)
     for k in range(num_layers):
-        layer_weights = weights[4 * d * k : 4 * d * (k + 1)]
+        layer_weights = weights[per * d * k : per * d * (k + 1)]
         layer_state = state if num_layers == 1 else tuple(s[d * k : d * (k + 1)] for s in state)
         if frozen:  # later layers read bounded outputs: the saturated gates dwarf them
             if k == 0:
                 layer_input = _zero_padding(layer_input, padded_steps, padding, robust)
             layer_input = torch.cat([layer_input, padding], dim=-1)  # (L, N, E+1)
-            layer_weights = _with_padding_feature(mode, layer_weights)
+            layer_weights = _with_padding_feature(mode, layer_weights, per)
         with _weights_built_per_call(x):
             if d == 1 or one_call:
                 output, final = _call(mode, layer_input, layer_state, layer_weights, 1, 0.0, training, d == 2)
             else:
                 output, final = _reverse_in_own_call(
-                    mode, layer_input, lengths, layer_state, layer_weights, training
+                    mode, layer_input, lengths, layer_state, layer_weights, training, per
                 )
         h_n = _last_real_steps(output, last, d)
         # The kernel's final c is exact (frozen padding); its final h is not (h = o ⊙ tanh(c) moves).
@@ -353,9 +385,10 @@ def _in_length_groups(
 ) -> tuple[Tensor, State]:
     """:func:`padded` on ``groups`` groups of similar lengths, put back in batch order."""
     weights, num_layers, _, _, bidirectional = config
-    d, hidden_size = (2 if bidirectional else 1), weights[1].shape[1]
-    output = x.new_zeros(x.shape[0], x.shape[1], d * hidden_size)
-    finals = zero_state(mode, x, num_layers * d, hidden_size)  # filled group by group, like output
+    d = 2 if bidirectional else 1
+    hidden_size, proj_size = _sizes(mode, weights, _per_direction(weights, num_layers, bidirectional))
+    output = x.new_zeros(x.shape[0], x.shape[1], d * (proj_size or hidden_size))
+    finals = zero_state(mode, x, num_layers * d, hidden_size, proj_size)  # filled group by group, like output
     for rows in torch.argsort(lengths, descending=True, stable=True).chunk(groups):
         longest = int(lengths[rows[0]])
         part_state = None if state is None else tuple(s[:, rows] for s in state)
@@ -369,12 +402,14 @@ def _in_length_groups(
 
 
 def _reverse_in_own_call(
-    mode: str, x: Tensor, lengths: Tensor, state: State, weights: list[Tensor], training: bool
+    mode: str, x: Tensor, lengths: Tensor, state: State, weights: list[Tensor], training: bool, per: int
 ) -> tuple[Tensor, State]:
     """One time-major bidirectional layer as two calls, the reverse one on each sequence reversed in place."""
-    forward, forward_final = _call(mode, x, tuple(s[:1] for s in state), weights[:4], 1, 0.0, training, False)
+    forward, forward_final = _call(
+        mode, x, tuple(s[:1] for s in state), weights[:per], 1, 0.0, training, False
+    )
     backward, backward_final = _call(
-        mode, _reverse_each(x, lengths), tuple(s[1:] for s in state), weights[4:], 1, 0.0, training, False
+        mode, _reverse_each(x, lengths), tuple(s[1:] for s in state), weights[per:], 1, 0.0, training, False
     )
     output = torch.cat([forward, _reverse_each(backward, lengths)], dim=-1)  # (L, N, 2*H)
     final = tuple(torch.cat(pair) for pair in zip(forward_final, backward_final, strict=True))
@@ -405,12 +440,15 @@ def packed(
     batch = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     rows = num_layers * (2 if bidirectional else 1)
     if state is None:  # zeros need no sorting
-        state = zero_state(mode, x, rows, weights[1].shape[1])
+        state = zero_state(
+            mode, x, rows, *_sizes(mode, weights, _per_direction(weights, num_layers, bidirectional))
+        )
     else:
         state = tuple(s.index_select(1, batch.sorted_indices) for s in state)
     hx = state if mode == "LSTM" else state[0]
+    has_biases = _per_direction(weights, num_layers, bidirectional) >= 4
     data, *final = _KERNELS[mode](
-        batch.data, batch.batch_sizes, hx, weights, True, num_layers, dropout, training, bidirectional
+        batch.data, batch.batch_sizes, hx, weights, has_biases, num_layers, dropout, training, bidirectional
     )
     result = PackedSequence(data, batch.batch_sizes, batch.sorted_indices, batch.unsorted_indices)
     output, _ = pad_packed_sequence(result, batch_first=True, total_length=x.shape[1])

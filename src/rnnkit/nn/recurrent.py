@@ -1,44 +1,64 @@
 """Recurrent layers: the cells of :mod:`rnnkit.nn.cells` run over time, both ways, stacked.
 
-A layer owns time: it runs its cell over every step of a batch of sequences of different lengths
-(``lengths``), in one or both directions, through ``num_layers`` stacked layers, and returns every
-step's output and the final state. Two backends compute the same numbers:
+A layer owns time: it runs its cell over every step of a batch of sequences, in one or both
+directions, through ``num_layers`` stacked layers, and returns every step's output and the final
+state. :class:`RNN`, :class:`LSTM` and :class:`GRU` are drop-ins for ``torch.nn.RNN``, ``torch.nn.LSTM``
+and ``torch.nn.GRU``: the same constructor (``batch_first=False`` by default, ``bias``, ``proj_size``,
+``device``, ``dtype``), the same call ``layer(input, hx)`` on a tensor (batched or one unbatched
+sequence) or a ``PackedSequence``, the same errors, attributes and parameter names
+(``weight_ih_l0``, ``weight_hh_l0_reverse``, ``bias_ih_l1``, ``weight_hr_l0`` …), so state dicts
+move both ways. rnnkit adds, as keyword-only arguments:
 
-* ``"reference"`` runs the cell equations (:meth:`LSTMCell.step` …) step by step with the layer's
-  own parameters: the code to read, and the one that can record gates (``record=True``);
-* ``"fast"`` runs PyTorch's fused kernels on the very same parameters (:mod:`rnnkit.nn.fused`);
-* ``"auto"`` (default) is ``"fast"``, except when recording.
+* ``lengths=`` — a ragged padded batch: output zero at padded steps, final states taken at each
+  sequence's own last real token, the reverse direction starting there;
+* ``record=True`` — also return a :class:`~rnnkit.nn.Trace` of every step's states and gates;
+* ``backend=`` (constructor) — two ways to compute the same numbers:
 
-Parameter names and shapes are PyTorch's (``weight_ih_l0``, ``weight_hh_l0_reverse``,
-``bias_ih_l1`` …), so ``load_state_dict`` moves weights both ways between :class:`LSTM` and
-``torch.nn.LSTM`` (likewise GRU and RNN).
+  * ``"reference"`` runs the cell equations (:func:`~rnnkit.nn.cells.lstm_step` …) step by step with
+    the layer's own parameters: the code to read, and the one that can record gates;
+  * ``"fast"`` runs PyTorch's fused kernels on the very same parameters (:mod:`rnnkit.nn.fused`),
+    ragged batches (``lengths=`` or a ``PackedSequence``) on their padding, exactly;
+  * ``"auto"`` (default) is ``"fast"``, except when recording.
+
+``torch.jit.script`` compiles a layer as PyTorch's own module on the same parameters (the fast path;
+``lengths=`` and ``record=`` are for eager calls and tracing); ``torch.compile`` runs the fast path.
 
 Shape legend: ``N`` batch, ``L`` length, ``D`` directions (2 if bidirectional), ``H`` hidden,
-``E`` input features.
+``P`` the LSTM's ``proj_size`` (``H`` without projection), ``E`` input features.
 """
 
 from __future__ import annotations
 
-import logging
+import numbers
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import fused
-from .cells import GRUCell, LSTMCell, RNNCell, _check_sizes, add_forget_bias, init_uniform
-from .checks import State, as_states, check_input, check_lengths, check_state
+from .cells import add_forget_bias, gru_step, init_uniform, lstm_step, rnn_step
+from .checks import (
+    State,
+    as_states,
+    check_input,
+    check_lengths,
+    check_state_ranks,
+    check_state_sizes,
+)
 from .trace import Trace
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
-logger = logging.getLogger(__name__)
-
 BACKENDS = ("auto", "fast", "reference")
+
+# The weights of one layer and direction: weight_ih, weight_hh, bias_ih, bias_hh, weight_hr (None if absent)
+Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]
 
 
 def _is_tracing() -> bool:
-    """True while torch.jit.trace, torch.export or ONNX export record the computation."""
+    """True while torch.jit.trace, torch.compile, torch.export or ONNX export record the computation."""
     return (
         torch.jit.is_tracing()
         or torch.onnx.is_in_onnx_export()
@@ -47,55 +67,72 @@ def _is_tracing() -> bool:
     )
 
 
-class _Recurrent(nn.Module):
-    """What RNN, LSTM and GRU share: parameters, input checks, and the two backends."""
+def _check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size) -> None:
+    """PyTorch's constructor checks (the same exception types), each naming the value it got."""
+    if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
+        raise ValueError(
+            "dropout should be a number in range [0, 1] (the probability of zeroing an element), "
+            f"got {dropout!r}"
+        )
+    for name, value in (("bias", bias), ("batch_first", batch_first)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} should be of type bool, got: {type(value).__name__} ({value!r})")
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        if not isinstance(value, int):
+            raise TypeError(f"{name} should be of type int, got: {type(value).__name__} ({value!r})")
+        if value <= 0:
+            raise ValueError(f"{name} must be greater than zero, got {value}")
+    if not isinstance(proj_size, int) or proj_size < 0:
+        raise ValueError(
+            f"proj_size should be a positive integer or zero to disable projections, got {proj_size!r}"
+        )
+    if proj_size >= hidden_size:
+        raise ValueError(f"proj_size has to be smaller than hidden_size, got {proj_size} >= {hidden_size}")
 
-    mode: str  # PyTorch's name for the kernel: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"
+
+class _Recurrent(nn.RNNBase):
+    """What RNN, LSTM and GRU share: PyTorch's parameters and attributes, the checks, the two backends.
+
+    A ``torch.nn.RNNBase``: ``_flat_weights`` / ``_flat_weights_names``, ``all_weights``,
+    ``flatten_parameters`` and the rest are PyTorch's own.
+    """
+
     gates: int  # G: blocks of H rows in each weight
     recorded_names: tuple[str, ...]  # what record=True returns per layer and direction
+    _torch_class: type[nn.RNNBase]  # PyTorch's module of the same cell: what torch.jit.script compiles
 
     def __init__(
         self,
+        mode: str,
         input_size: int,
         hidden_size: int,
         num_layers: int,
-        bidirectional: bool,
-        dropout: float,
+        bias: bool,
         batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        proj_size: int,
+        device,
+        dtype,
         backend: str,
     ):
-        super().__init__()
-        _check_sizes(input_size, hidden_size)
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        _check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-        if dropout and num_layers == 1:
-            logger.warning("dropout=%s does nothing with num_layers=1: it applies between layers", dropout)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bool(bidirectional)
-        self.dropout = float(dropout)
-        self.batch_first = batch_first
         self.backend = backend
-        self._weight_names: list[str] = []
-        rows = self.gates * hidden_size
-        for k in range(num_layers):
-            layer_input_size = input_size if k == 0 else hidden_size * self.num_directions
-            for d in range(self.num_directions):
-                suffix = f"_l{k}_reverse" if d else f"_l{k}"
-                for name, shape in (
-                    ("weight_ih", (rows, layer_input_size)),
-                    ("weight_hh", (rows, hidden_size)),
-                    ("bias_ih", (rows,)),
-                    ("bias_hh", (rows,)),
-                ):
-                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape)))
-                    self._weight_names.append(name + suffix)
-        self.reset_parameters()
+        super().__init__(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device=device,
+            dtype=dtype,
+        )
 
     @property
     def num_directions(self) -> int:
@@ -105,68 +142,123 @@ class _Recurrent(nn.Module):
         """Draw every parameter uniform in ``[-1/√H, 1/√H]`` (PyTorch's initialisation)."""
         init_uniform(self.parameters(), self.hidden_size)
 
-    def _flat_weights(self) -> list[Tensor]:
-        """All parameters in the fused kernels' order: per layer, per direction, ih, hh, b_ih, b_hh."""
-        return [getattr(self, name) for name in self._weight_names]
+    def _weights(self, weights: list[Tensor], layer: int, direction: int) -> Weights:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)`` of one layer and direction."""
+        per = len(weights) // (self.num_layers * self.num_directions)  # 2 to 5
+        start = per * (layer * self.num_directions + direction)
+        own = weights[start : start + per]
+        biases = (own[2], own[3]) if self.bias else (None, None)
+        return own[0], own[1], *biases, own[-1] if self.proj_size > 0 else None
 
-    def _weights(self, layer: int, direction: int) -> list[Tensor]:
-        """``[weight_ih, weight_hh, bias_ih, bias_hh]`` of one layer and direction."""
-        start = 4 * (layer * self.num_directions + direction)
-        return self._flat_weights()[start : start + 4]
+    def _current_weights(self) -> list[Tensor]:
+        """All weights in the fused kernels' order: per layer and direction, ih, hh, b_ih, b_hh, hr."""
+        if torch.compiler.is_compiling():  # looked up afresh: no weak references in a compiled graph
+            return [getattr(self, name) for name in self._flat_weights_names]
+        self._update_flat_weights()  # as torch.nn.LSTM: weights swapped by functional_call, weight_norm …
+        return self._flat_weights
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None, state=None, record: bool = False):
-        """Run the layer over a batch of sequences.
+    def forward(self, input, hx=None, *, lengths: Tensor | None = None, record: bool = False):
+        """Run the layer over a batch of sequences, as ``torch.nn.LSTM`` (GRU, RNN) does.
 
         Args:
-            x: the input, ``[N, L, E]`` (``[L, N, E]`` if ``batch_first=False``).
-            lengths: ``[N]`` integer tensor, each sequence's real length in ``1..L`` (CPU or ``x``'s
-                device); steps at and after it are padding. None: every sequence is ``L`` long.
-            state: the initial state, ``h_0`` (``(h_0, c_0)`` for LSTM), each
-                ``[num_layers·D, N, H]``; None for zeros.
-            record: also return a :class:`Trace` of every step's states and gates. Recording always
-                runs the reference path (the fused kernels do not expose gates).
+            input: ``[L, N, E]`` (``[N, L, E]`` if ``batch_first``), one unbatched sequence ``[L, E]``,
+                or a ``PackedSequence`` (the output is then packed likewise).
+            hx: the initial state, ``h_0`` (``(h_0, c_0)`` for LSTM), ``h_0`` ``[num_layers·D, N, P]``
+                and ``c_0`` ``[num_layers·D, N, H]`` (no ``N`` for unbatched input); None for zeros.
+            lengths: (rnnkit) ``[N]`` integer tensor, each sequence's real length in ``1..L`` (CPU or
+                the input's device); steps at and after it are padding. None: every sequence is ``L`` long.
+            record: (rnnkit) also return a :class:`Trace` of every step's states and gates. Recording
+                always runs the reference path (the fused kernels do not expose gates).
 
         Returns:
-            ``(output, final_state)``, or ``(output, final_state, trace)`` with ``record=True``.
-            ``output`` is ``[N, L, D·H]`` (``[L, N, D·H]`` if not batch-first), the last layer's
-            states with both directions side by side, zero at padded steps. ``final_state`` is
-            ``h_n`` (``(h_n, c_n)`` for LSTM), each ``[num_layers·D, N, H]`` with row ``k·D + d``
-            for layer ``k`` and direction ``d``, taken at each sequence's own last real token (the
-            reverse direction ends at the first token, having started at the last real one).
+            ``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM), plus a :class:`Trace` with
+            ``record=True``. ``output`` is ``[L, N, D·P]`` (``[N, L, D·P]`` if ``batch_first``), the last
+            layer's states with both directions side by side, zero at padded steps. ``h_n`` and ``c_n``
+            are ``[num_layers·D, N, P]`` and ``[num_layers·D, N, H]`` with row ``k·D + d`` for layer
+            ``k`` and direction ``d``, taken at each sequence's own last real token (the reverse
+            direction ends at the first token, having started at the last real one).
 
         Raises:
-            ValueError: wrong input rank or feature size, ``lengths`` of the wrong shape, dtype or
-                range, or a state of the wrong shape.
+            ValueError: input not 2-D or 3-D, of another dtype than the parameters; ``lengths`` of
+                the wrong shape, dtype or range.
+            RuntimeError: a feature size, batch size or state shape that does not match (PyTorch's
+                messages), or ``L = 0``.
+            TypeError: input not a tensor or ``PackedSequence``; an LSTM state not a pair.
         """
-        tracing = _is_tracing()
-        checking = not tracing  # a trace records operations; checks would be frozen into it
-        if checking:
-            check_input(x, self.input_size, self.batch_first, self.weight_ih_l0.dtype)
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(
+                    "lengths= is for a padded tensor input; a PackedSequence carries its lengths"
+                )
+            return self._forward_packed_sequence(input, hx, record)
+        tracing = _is_tracing()  # a trace records operations; checks would be frozen into it
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor or a PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor instead")
+        batched = input.dim() == 3
+        states = as_states(hx)
+        if not tracing:
+            check_state_ranks(states, self.mode == "LSTM", batched, hx)
+        batch_dim = 0 if self.batch_first else 1
+        if not batched:
+            if lengths is not None:
+                raise ValueError("lengths= is for a batch of sequences; an unbatched [L, E] input has no N")
+            input = input.unsqueeze(batch_dim)
+            states = None if states is None else tuple(s.unsqueeze(1) for s in states)
+        x = input if self.batch_first else input.transpose(0, 1)  # (N, L, E)
+        output, final, trace = self._run(x, lengths, states, record, tracing)
         if not self.batch_first:
-            x = x.transpose(0, 1)  # (N, L, E)
-        n, steps = x.shape[0], x.shape[1]
-        if lengths is not None and checking and check_lengths(lengths, n, steps, x.device) == steps:
-            lengths = None  # no padding: every sequence takes the plain path
-        if lengths is not None:
-            lengths = lengths.to(device=x.device, dtype=torch.int64)
-        expected = [self.num_layers * self.num_directions, n, self.hidden_size]
-        states = check_state(state, self.mode == "LSTM", expected) if checking else as_states(state)
-        trace = None
-        if record or self.backend == "reference":
-            output, final, trace = self._forward_reference(x, lengths, states, record)
-        else:
-            output, final = self._forward_fast(x, lengths, states, tracing)
-        if not self.batch_first:
-            output = output.transpose(0, 1)  # (L, N, D*H)
+            output = output.transpose(0, 1)  # (L, N, D*P)
+        if not batched:
+            output = output.squeeze(batch_dim)
+            final = tuple(s.squeeze(1) for s in final)
         final_state = final if self.mode == "LSTM" else final[0]
         return (output, final_state, trace) if record else (output, final_state)
+
+    def _forward_packed_sequence(self, packed: PackedSequence, hx, record: bool):
+        """A ``PackedSequence`` runs as the ragged padded batch it stands for, and comes back packed."""
+        if packed.data.dim() != 2:
+            raise RuntimeError(f"input must have 2 dimensions, got {packed.data.dim()}")
+        states = as_states(hx)
+        if not _is_tracing():
+            check_state_ranks(states, self.mode == "LSTM", True, hx)
+        x, lengths = pad_packed_sequence(packed, batch_first=True)  # (N, L, E), lengths in batch order
+        output, final, trace = self._run(x, lengths, states, record, _is_tracing())
+        if packed.sorted_indices is not None:  # back to the packing's order: longest first
+            output = output.index_select(0, packed.sorted_indices)
+            lengths = lengths[packed.sorted_indices.cpu()]
+        data = pack_padded_sequence(output, lengths, batch_first=True).data  # (sum of lengths, D*P)
+        output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        final_state = final if self.mode == "LSTM" else final[0]
+        return (output, final_state, trace) if record else (output, final_state)
+
+    def _run(
+        self, x: Tensor, lengths: Tensor | None, states: State | None, record: bool, tracing: bool
+    ) -> tuple[Tensor, State, Trace | None]:
+        """The layer on batch-first ``x`` ``[N, L, E]``: ``(output [N, L, D·P], final state, trace)``."""
+        weights = self._current_weights()
+        n, steps = x.shape[0], x.shape[1]
+        if not tracing:
+            check_input(x, self.input_size, weights[0].dtype)
+            expected_h = [self.num_layers * self.num_directions, n, self.proj_size or self.hidden_size]
+            check_state_sizes(states, self.mode == "LSTM", expected_h, self.hidden_size)
+            if steps == 0:
+                raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+            if lengths is not None and check_lengths(lengths, n, steps, x.device) == steps:
+                lengths = None  # no padding (or no sequence): every sequence takes the plain path
+        if lengths is not None:
+            lengths = lengths.to(device=x.device, dtype=torch.int64)
+        if record or self.backend == "reference":
+            return self._forward_reference(x, lengths, states, weights, record)
+        return (*self._forward_fast(x, lengths, states, weights, tracing), None)
 
     # -- fast path --------------------------------------------------------------------------------
 
     def _forward_fast(
-        self, x: Tensor, lengths: Tensor | None, states: State | None, tracing: bool
+        self, x: Tensor, lengths: Tensor | None, states: State | None, weights: list[Tensor], tracing: bool
     ) -> tuple[Tensor, State]:
-        weights = self._flat_weights()
         config = (self.num_layers, self.dropout, self.training, self.bidirectional)
         if lengths is None:
             return fused.full(self.mode, x, states or self._zero_state(x), weights, *config)
@@ -185,45 +277,36 @@ class _Recurrent(nn.Module):
         """How many groups of similar lengths the padded path splits a ragged batch into."""
         return fused.group_count(lengths, self.mode, self.hidden_size)
 
-    def flatten_parameters(self) -> None:
-        """Put all weights in one contiguous cuDNN buffer, as ``torch.nn.LSTM`` does (GPU only).
+    def __prepare_scriptable__(self) -> nn.RNNBase:
+        """What ``torch.jit.script`` compiles: PyTorch's own module on this layer's parameters.
 
-        cuDNN then uses the parameters in place instead of copying them at every call. A no-op
-        on CPU. Called after every ``.to(...)`` / ``.cuda()``.
+        Its ``forward(input, hx)`` is this layer's fast path for a tensor or ``PackedSequence``
+        (``lengths=`` and ``record=`` are not part of a scripted call). Note that, as for any
+        ``__prepare_scriptable__``, ``torch.jit.script(model)`` swaps it into ``model`` in place.
         """
-        weights = self._flat_weights()
-        first = weights[0]
-        if not first.is_cuda or not torch.backends.cudnn.is_acceptable(first):
-            return
-        if any(w.dtype != first.dtype or not w.is_cuda for w in weights):
-            return
-        if len({w.data_ptr() for w in weights}) != len(weights):
-            return  # aliased parameters: leave them alone, as torch does
-        from torch.backends.cudnn import rnn as cudnn_rnn
+        with warnings.catch_warnings():  # the dropout warning was given when this layer was built
+            warnings.simplefilter("ignore")
+            twin = self._torch_class(*self._torch_arguments(), device="meta")
+        for name in self._flat_weights_names:
+            setattr(twin, name, getattr(self, name))
+        twin._init_flat_weights()
+        return twin.train(self.training)
 
-        with torch.cuda.device_of(first), torch.no_grad():
-            if torch._use_cudnn_rnn_flatten_weight():
-                torch._cudnn_rnn_flatten_weight(
-                    weights,
-                    4,
-                    self.input_size,
-                    cudnn_rnn.get_cudnn_mode(self.mode),
-                    self.hidden_size,
-                    0,
-                    self.num_layers,
-                    True,
-                    self.bidirectional,
-                )
-
-    def _apply(self, fn, recurse=True):
-        result = super()._apply(fn, recurse)
-        self.flatten_parameters()
-        return result
+    def _torch_arguments(self) -> tuple:
+        return (
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.bias,
+            self.batch_first,
+            self.dropout,
+            self.bidirectional,
+        )
 
     # -- reference path ---------------------------------------------------------------------------
 
     def _forward_reference(
-        self, x: Tensor, lengths: Tensor | None, states: State | None, record: bool
+        self, x: Tensor, lengths: Tensor | None, states: State | None, weights: list[Tensor], record: bool
     ) -> tuple[Tensor, State, Trace | None]:
         steps = x.shape[1]
         mask = None if lengths is None else fused.step_mask(lengths, steps)  # (N, L)
@@ -237,21 +320,21 @@ class _Recurrent(nn.Module):
             for d in range(self.num_directions):
                 initial = tuple(s[k * self.num_directions + d] for s in states)
                 output, final, steps_seen = self._scan(
-                    layer_input, mask, initial, self._weights(k, d), reverse=d == 1, record=record
+                    layer_input, mask, initial, self._weights(weights, k, d), reverse=d == 1, record=record
                 )
                 outputs.append(output)
                 finals.append(final)
                 recorded[k].append(steps_seen)
-            layer_input = torch.cat(outputs, dim=-1)  # (N, L, D*H)
+            layer_input = torch.cat(outputs, dim=-1)  # (N, L, D*P)
             if self.dropout and self.training and k < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         final_state = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
         return layer_input, final_state, Trace(recorded) if record else None
 
     def _scan(
-        self, x: Tensor, mask: Tensor | None, state: State, weights: list[Tensor], reverse: bool, record: bool
+        self, x: Tensor, mask: Tensor | None, state: State, weights: Weights, reverse: bool, record: bool
     ) -> tuple[Tensor, State, dict[str, Tensor]]:
-        """One direction of one layer, step by step: ``(output [N, L, H], final state, recorded)``.
+        """One direction of one layer, step by step: ``(output [N, L, P], final state, recorded)``.
 
         At padded steps (``mask`` False) the state stays as it was, so the forward direction ends
         at each sequence's last real token and the reverse direction starts there.
@@ -275,53 +358,51 @@ class _Recurrent(nn.Module):
         recorded = {name: torch.stack(values, dim=1) * keep for name, values in seen.items()}
         return torch.stack(outputs, dim=1) * keep, state, recorded
 
-    def _step(self, x: Tensor, state: State, weights: list[Tensor]) -> tuple[State, dict[str, Tensor]]:
+    def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
         """One time step of this layer's cell (see :mod:`rnnkit.nn.cells`)."""
         raise NotImplementedError
 
     def _zero_state(self, x: Tensor) -> State:
-        return fused.zero_state(self.mode, x, self.num_layers * self.num_directions, self.hidden_size)
+        rows = self.num_layers * self.num_directions
+        return fused.zero_state(self.mode, x, rows, self.hidden_size, self.proj_size)
 
     def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
-        defaults = {
-            "num_layers": 1,
-            "bidirectional": False,
-            "dropout": 0.0,
-            "batch_first": True,
-            "backend": "auto",
-        }
-        for name, default in defaults.items():
-            if getattr(self, name) != default:
-                text += f", {name}={getattr(self, name)!r}"
-        return text
+        text = super().extra_repr()
+        return text + (f", backend={self.backend!r}" if self.backend != "auto" else "")
 
 
 class RNN(_Recurrent):
-    r"""The plain recurrent layer: :class:`~rnnkit.nn.cells.RNNCell` over time.
+    r"""The plain recurrent layer: :class:`~rnnkit.nn.cells.RNNCell` over time; a drop-in ``torch.nn.RNN``.
 
     Args:
         input_size: E, features per step (e.g. the embedding size).
         hidden_size: H, the size of the state.
-        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[N, L, D·H]``.
+        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[…, D·H]``.
         nonlinearity: ``"tanh"`` (default) or ``"relu"``.
-        bidirectional: also run each layer from the last token to the first.
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
+        batch_first: ``input`` is ``[N, L, E]`` rather than ``[L, N, E]`` (default False, as PyTorch).
         dropout: dropout probability on each layer's output except the last, in training only.
-        batch_first: ``x`` is ``[N, L, E]`` (default) rather than ``[L, N, E]``.
-        backend: ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the module docstring).
+        bidirectional: also run each layer from the last token to the first.
+        device, dtype: where and in which precision to create the parameters.
+        backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
+            module docstring).
+        proj_size: only an LSTM projects; any value raises ValueError, as in PyTorch.
 
-    See :meth:`forward` for the inputs and outputs.
+    See :meth:`~_Recurrent.forward` for the inputs and outputs.
 
-    >>> rnn = RNN(8, 16, num_layers=2, bidirectional=True)
-    >>> output, h_n = rnn(torch.randn(3, 5, 8), lengths=torch.tensor([5, 2, 4]))
+    >>> rnn = RNN(8, 16, num_layers=2)                       # exactly torch.nn.RNN's call …
+    >>> output, h_n = rnn(torch.randn(5, 3, 8))              # (L, N, E)
     >>> output.shape, h_n.shape
-    (torch.Size([3, 5, 32]), torch.Size([4, 3, 16]))
-    >>> bool(output[1, 2:].eq(0).all())   # padded steps are zero
-    True
+    (torch.Size([5, 3, 16]), torch.Size([2, 3, 16]))
+    >>> rnn = RNN(8, 16, bidirectional=True, batch_first=True)  # … and rnnkit's ragged batches
+    >>> output, h_n = rnn(torch.randn(3, 5, 8), lengths=torch.tensor([5, 2, 4]))
+    >>> output.shape, bool(output[1, 2:].eq(0).all())       # padded steps are zero
+    (torch.Size([3, 5, 32]), True)
     """
 
     gates = 1
     recorded_names = ("h",)
+    _torch_class = nn.RNN
 
     def __init__(
         self,
@@ -329,20 +410,34 @@ class RNN(_Recurrent):
         hidden_size: int,
         num_layers: int = 1,
         nonlinearity: str = "tanh",
-        bidirectional: bool = False,
+        bias: bool = True,
+        batch_first: bool = False,
         dropout: float = 0.0,
-        batch_first: bool = True,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
         backend: str = "auto",
+        proj_size: None = None,
     ):
+        if proj_size is not None:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise ValueError(f"Unknown nonlinearity {nonlinearity!r}. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, batch_first, backend)
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(
+            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
+            device, dtype, backend,
+        )  # fmt: skip
 
-    def _step(self, x: Tensor, state: State, weights: list[Tensor]) -> tuple[State, dict[str, Tensor]]:
-        h, gates = RNNCell.step(x, state[0], *weights, nonlinearity=self.nonlinearity)
+    def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
+        h, gates = rnn_step(x, state[0], *weights[:4], nonlinearity=self.nonlinearity)
         return (h,), gates
+
+    def _torch_arguments(self) -> tuple:
+        arguments = super()._torch_arguments()
+        return (*arguments[:3], self.nonlinearity, *arguments[3:])
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -350,25 +445,34 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    r"""Long short-term memory layer: :class:`~rnnkit.nn.cells.LSTMCell` over time.
+    r"""LSTM layer, :class:`~rnnkit.nn.cells.LSTMCell` over time: a drop-in ``torch.nn.LSTM``.
 
     Its state is a pair ``(h, c)``: ``h`` is what the layer outputs at each step, ``c`` the memory
-    that the gates write to, keep and read from.
+    that the gates write to, keep and read from. With ``proj_size = P > 0``, each step's ``h`` is
+    projected, ``h_t = W_hr (o_t ⊙ tanh(c_t))`` with ``weight_hr_l{k}`` ``[P, H]``, as in PyTorch.
 
     Args:
         input_size: E, features per step (e.g. the embedding size).
         hidden_size: H, the size of each state.
-        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[N, L, D·H]``.
-        bidirectional: also run each layer from the last token to the first.
+        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[…, D·P]``.
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
+        batch_first: ``input`` is ``[N, L, E]`` rather than ``[L, N, E]`` (default False, as PyTorch).
         dropout: dropout probability on each layer's output except the last, in training only.
-        batch_first: ``x`` is ``[N, L, E]`` (default) rather than ``[L, N, E]``.
-        backend: ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the module docstring).
-        forget_bias: added to every forget-gate bias ``b_if`` after the uniform initialisation
-            (see :class:`~rnnkit.nn.cells.LSTMCell`); 0.0 (default) is PyTorch's initialisation.
+        bidirectional: also run each layer from the last token to the first.
+        proj_size: P, project ``h`` to this size (0, the default, for none).
+        device, dtype: where and in which precision to create the parameters.
+        backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
+            module docstring).
+        forget_bias: (rnnkit, keyword only) added to every forget-gate bias ``b_if`` after the uniform
+            initialisation (see :class:`~rnnkit.nn.cells.LSTMCell`); 0.0 (default) is PyTorch's.
 
-    See :meth:`forward` for the inputs and outputs.
+    See :meth:`~_Recurrent.forward` for the inputs and outputs.
 
-    >>> lstm = LSTM(8, 16, bidirectional=True)
+    >>> lstm = LSTM(8, 16)                                   # exactly torch.nn.LSTM's call …
+    >>> output, (h_n, c_n) = lstm(torch.randn(5, 3, 8))      # (L, N, E)
+    >>> output.shape, h_n.shape
+    (torch.Size([5, 3, 16]), torch.Size([1, 3, 16]))
+    >>> lstm = LSTM(8, 16, batch_first=True, bidirectional=True)   # … and rnnkit's ragged batches
     >>> output, (h_n, c_n) = lstm(torch.randn(3, 5, 8), lengths=torch.tensor([5, 2, 4]))
     >>> output.shape, h_n.shape, c_n.shape
     (torch.Size([3, 5, 32]), torch.Size([2, 3, 16]), torch.Size([2, 3, 16]))
@@ -378,34 +482,47 @@ class LSTM(_Recurrent):
     True
     """
 
-    mode = "LSTM"
     gates = 4
     recorded_names = ("h", "c", "i", "f", "g", "o")
+    _torch_class = nn.LSTM
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
-        bidirectional: bool = False,
+        bias: bool = True,
+        batch_first: bool = False,
         dropout: float = 0.0,
-        batch_first: bool = True,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
         backend: str = "auto",
         forget_bias: float = 0.0,
     ):
         self.forget_bias = float(forget_bias)
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, batch_first, backend)
+        super().__init__(
+            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            device, dtype, backend,
+        )  # fmt: skip
 
     def reset_parameters(self) -> None:
         """PyTorch's uniform initialisation, plus ``forget_bias`` on every forget gate's ``b_if``."""
         super().reset_parameters()
-        for name in self._weight_names:
+        for name in self._flat_weights_names:
             if name.startswith("bias_ih"):
                 add_forget_bias(getattr(self, name), self.forget_bias)
 
-    def _step(self, x: Tensor, state: State, weights: list[Tensor]) -> tuple[State, dict[str, Tensor]]:
-        (h, c), gates = LSTMCell.step(x, state, *weights)
+    def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
+        (h, c), gates = lstm_step(x, state, *weights[:4])
+        if weights[4] is not None:  # the projection: h_t = W_hr (o_t ⊙ tanh(c_t))
+            h = F.linear(h, weights[4])  # (N, P)
         return (h, c), gates
+
+    def _torch_arguments(self) -> tuple:
+        return (*super()._torch_arguments(), self.proj_size)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -413,41 +530,55 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    r"""Gated recurrent unit layer: :class:`~rnnkit.nn.cells.GRUCell` over time.
+    r"""Gated recurrent unit layer: :class:`~rnnkit.nn.cells.GRUCell` over time; a drop-in ``torch.nn.GRU``.
 
     Args:
         input_size: E, features per step (e.g. the embedding size).
         hidden_size: H, the size of the state.
-        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[N, L, D·H]``.
-        bidirectional: also run each layer from the last token to the first.
+        num_layers: layers stacked; layer ``k+1`` reads layer ``k``'s output ``[…, D·H]``.
+        bias: whether to learn ``b_ih`` and ``b_hh`` (default True).
+        batch_first: ``input`` is ``[N, L, E]`` rather than ``[L, N, E]`` (default False, as PyTorch).
         dropout: dropout probability on each layer's output except the last, in training only.
-        batch_first: ``x`` is ``[N, L, E]`` (default) rather than ``[L, N, E]``.
-        backend: ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the module docstring).
+        bidirectional: also run each layer from the last token to the first.
+        device, dtype: where and in which precision to create the parameters.
+        backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
+            module docstring).
+        proj_size: only an LSTM projects; any value raises ValueError, as in PyTorch.
 
-    See :meth:`forward` for the inputs and outputs.
+    See :meth:`~_Recurrent.forward` for the inputs and outputs.
 
-    >>> gru = GRU(8, 16, num_layers=2)
+    >>> gru = GRU(8, 16, num_layers=2, batch_first=True)
     >>> output, h_n, trace = gru(torch.randn(3, 5, 8), record=True)
     >>> output.shape, h_n.shape, trace.get(1, 0, "z").shape
     (torch.Size([3, 5, 16]), torch.Size([2, 3, 16]), torch.Size([3, 5, 16]))
     """
 
-    mode = "GRU"
     gates = 3
     recorded_names = ("h", "r", "z", "n")
+    _torch_class = nn.GRU
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
-        bidirectional: bool = False,
+        bias: bool = True,
+        batch_first: bool = False,
         dropout: float = 0.0,
-        batch_first: bool = True,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
         backend: str = "auto",
+        proj_size: None = None,
     ):
-        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, batch_first, backend)
+        if proj_size is not None:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        super().__init__(
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
+            device, dtype, backend,
+        )  # fmt: skip
 
-    def _step(self, x: Tensor, state: State, weights: list[Tensor]) -> tuple[State, dict[str, Tensor]]:
-        h, gates = GRUCell.step(x, state[0], *weights)
+    def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
+        h, gates = gru_step(x, state[0], *weights[:4])
         return (h,), gates

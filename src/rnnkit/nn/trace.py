@@ -30,7 +30,7 @@ class Trace:
 
     >>> import torch
     >>> from rnnkit.nn import LSTM
-    >>> _, (h_n, _), trace = LSTM(3, 4)(torch.randn(2, 5, 3), record=True)
+    >>> _, (h_n, _), trace = LSTM(3, 4, batch_first=True)(torch.randn(2, 5, 3), record=True)
     >>> trace.get(0, 0, "f").shape
     torch.Size([2, 5, 4])
     >>> trace.names
