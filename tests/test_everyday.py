@@ -226,3 +226,79 @@ def test_summary_counts_are_singular_and_short_runs_say_steps():
     assert _how_long(2.0, 24) == "2 epochs (24 steps)"
     assert _how_long(0.0017, 5) == "5 steps (0.2% of an epoch)"
     assert _how_long(0.5, 1) == "1 step (50.0% of an epoch)"
+
+
+# --- bad options: one line, exit 2, nothing written --------------------------------------------------
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        (["--png", "{png}", "--state", "c"], "--state c: a GRU records h"),
+        (["--png", "{png}", "--direction", "reverse"], "--direction reverse: the model reads one direction"),
+        (["--png", "{png}", "--layer", "3"], "--layer 3: the model has 1 layer(s)"),
+        (["--find-units", "--pattern", "zzzz", "--data", "{data}"], "zzzz"),
+    ],
+)
+def test_inspect_bad_options_are_one_line_and_leave_the_report_alone(run, data, tmp_path, options, needle):
+    """Regression: each of these was a Python traceback (exit 1), with report.html overwritten anyway."""
+    report = tmp_path / "report.html"
+    report.write_text("earlier report")
+    png = tmp_path / "h.png"
+    options = [o.format(png=png, data=data[0]) for o in options]
+    one_line_error(invoke("inspect", run, "goal team", "--out", report, *options), needle)
+    assert report.read_text() == "earlier report" and not png.exists()
+
+
+def test_inspect_an_empty_text_is_one_line(run, tmp_path):
+    one_line_error(invoke("inspect", run, "  ", "--out", tmp_path / "r.html"), "TEXT is empty")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_omp_num_threads_is_honoured_without_threads(data, tmp_path):
+    """Regression: OMP_NUM_THREADS=1 was ignored (always '2 threads')."""
+    train, _ = data
+    settings = {k: v for k, v in TINY.items() if k != "threads"}
+    result = invoke("train", "--data", train, "--out", tmp_path / "r", "--quiet", *option_args(settings),
+                    env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["device"] == "cpu (1 thread)"
+    assert "(1 thread)" in result.stdout
+
+
+def test_files_are_written_with_the_users_umask(data, tmp_path):
+    """Regression: every file was mode 0600 whatever the umask."""
+    import os
+    import stat
+
+    train, _ = data
+    old = os.umask(0o022)
+    try:
+        result = invoke("train", "--data", train, "--out", tmp_path / "r", "--quiet", *option_args(TINY))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for name in ("config.json", "model.safetensors", "report.json", "trainer_state.pt"):
+        assert stat.S_IMODE((tmp_path / "r" / name).stat().st_mode) == 0o644, name
+
+
+def test_out_refuses_to_replace_a_folder_that_is_not_a_run(data, tmp_path):
+    train, _ = data
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"name": "my web app"}')
+    one_line_error(invoke("train", "--data", train, "--out", folder, *option_args(TINY)),
+                   "is not an rnnkit run folder")  # fmt: skip
+    assert (folder / "config.json").read_text() == '{"name": "my web app"}'
+
+
+def test_serve_checks_the_port_before_announcing_it(run):
+    """Regression: on a busy port, serve printed 'serving on …', then a uvicorn error, and exited 3."""
+    import socket
+
+    pytest.importorskip("fastapi")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = invoke("serve", run, "--port", port)
+    one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "serving" not in result.output

@@ -96,6 +96,8 @@ def train(
 
     if distributed.is_main_process():  # rank 0 alone writes the run folder
         check_out_dir(out_dir)  # before any data is read: a bad --out fails at once, harming nothing
+        if not resume:
+            _check_replaceable(out_dir)
 
     dist = distributed.init(cfg.train.device)  # one of several processes (torchrun): join the others
     try:
@@ -150,6 +152,21 @@ def _resume_config(out_dir: Path, cfg: Config, overrides: dict[str, Any]) -> Con
         )
     keep = {k: given[k] for k in given if k in RESUME_CHANGEABLE}
     return resolve_config(config_dict=saved.to_dict(), overrides=keep)
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """A new run may replace an rnnkit run folder or fill an empty (or missing) folder, nothing else."""
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    try:
+        raw = RunFolder(out_dir).read_json(ck.CONFIG) if is_run(out_dir) else None
+    except RunFolderError:
+        raw = None
+    if not (isinstance(raw, dict) and isinstance(raw.get("config"), dict) and "task" in raw):
+        raise ConfigError(
+            f"--out {out_dir}: the folder holds files but is not an rnnkit run folder, so it is not "
+            f"replaced; choose a new or empty folder"
+        )
 
 
 def _value(cfg: Config, name: str) -> Any:

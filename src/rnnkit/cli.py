@@ -478,6 +478,7 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
     import json
 
     from . import api
+    from .errors import ConfigError
     from .inspect import find_units as find
     from .inspect import inspect_text, read_texts
 
@@ -485,15 +486,26 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
         raise click.UsageError("--find-units needs --pattern (e.g. not,never,no) and --data SPEC")
     if (pattern or data) and not find_units:
         raise click.UsageError("--pattern and --data go with --find-units")
+    if not text.strip():
+        raise ConfigError("TEXT is empty; give the text to inspect, e.g. rnnkit inspect RUN 'not good'")
     loaded = api.load(run, device=device)
-    inspection = inspect_text(loaded, text)
-    units = None
-    if find_units:
-        units = find(loaded, read_texts(data, loaded), pattern, window=window, top_k=top, max_texts=max_texts)
-    inspection.save_html(out, units=units)
-    if png:
+    if not hasattr(loaded, "model"):
+        raise ConfigError(f"{run} is an export; inspect needs the run folder it was exported from")
+    try:  # every check before any file is written: a failed inspect leaves report.html as it was
+        inspection = inspect_text(loaded, text)
         d = 0 if direction == "forward" else 1
         k = inspection.num_layers - 1 if layer is None else layer
+        _check_heatmap_choice(inspection, k, d, state, png is not None or layer is not None)
+        units = None
+        if find_units:
+            texts = read_texts(data, loaded)
+            units = find(loaded, texts, pattern, window=window, top_k=top, max_texts=max_texts)
+    except InputError:
+        raise
+    except ValueError as e:  # the inspection's own checks (an empty text, a pattern that never occurs)
+        raise ConfigError(str(e)) from None
+    inspection.save_html(out, units=units)
+    if png:
         ranked = units.top if units else []
         marked = [u.unit for u in ranked if (u.layer, u.direction, u.name) == (k, d, state)]
         inspection.save_png(png, layer=k, direction=d, name=state, marked=marked)
@@ -505,6 +517,23 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
         return
     _print_inspection(inspection, units)
     click.echo(f"report: {out}" + (f"\nheatmap: {png}" if png else ""))
+
+
+def _check_heatmap_choice(inspection, layer: int, direction: int, state: str, asked: bool) -> None:
+    """``--layer``, ``--direction`` and ``--state`` name something the model has (ConfigError if not)."""
+    from .errors import ConfigError
+
+    i = inspection
+    if not 0 <= layer < i.num_layers:
+        last = i.num_layers - 1
+        raise ConfigError(f"--layer {layer}: the model has {i.num_layers} layer(s), numbered 0..{last}")
+    if direction >= i.num_directions:
+        raise ConfigError("--direction reverse: the model reads one direction only (trained without "
+                          "--bidirectional); use --direction forward")  # fmt: skip
+    if state not in i.names:
+        cell = i.cell.upper()
+        raise ConfigError(f"--state {state}: a {cell} records {', '.join(i.names)}"
+                          + ("; only an LSTM has a cell state c" if state == "c" else ""))  # fmt: skip
 
 
 def _print_inspection(inspection, units) -> None:
@@ -582,9 +611,30 @@ def serve_command(run, **settings) -> None:
         import torch
 
         torch.set_num_threads(options.threads)
+    _check_port(options.host, options.port)
     url = f"http://{options.host}:{options.port}/"
     click.echo(f"rnnkit: serving {run} ({options.backend}) on {url}", err=True)
     serve(run, options)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A ConfigError unless ``host:port`` can be listened on now (checked before "serving on …" is said)."""
+    import socket
+
+    from .errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError, OverflowError) as e:
+        raise ConfigError(f"--host {host}: not an address this machine can listen on ({e})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e} (another server?); "
+                              f"choose another --port") from None  # fmt: skip
 
 
 @cli.command("export")

@@ -36,7 +36,8 @@ def device_name(device: torch.device, cfg: Config) -> str:
 
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({cpu_threads(cfg.train)} threads)"
+    n = cpu_threads(cfg.train)
+    return f"cpu ({n} thread{'' if n == 1 else 's'})"
 
 
 def check_weights(

@@ -198,10 +198,18 @@ def lr_factor(progress: float, schedule: str, warmup: float) -> float:
 
 
 def cpu_threads(cfg: TrainConfig) -> int:
-    """The torch CPU threads a run uses: ``cfg.threads``, else one per core up to 8 (more rarely helps
-    recurrent kernels, whose matrices are small), shared among the processes a distributed run starts on
-    this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
-    return cfg.threads or max(1, min(os.cpu_count() or 1, 8) // _processes_on_this_machine())
+    """The torch CPU threads a run uses: ``cfg.threads``, else ``OMP_NUM_THREADS`` when set, else one per
+    core up to 8 (more rarely helps recurrent kernels, whose matrices are small), shared among the processes
+    a distributed run starts on this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
+    if cfg.threads:
+        return cfg.threads
+    try:
+        omp = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        omp = 0
+    if omp >= 1:
+        return omp
+    return max(1, min(os.cpu_count() or 1, 8) // _processes_on_this_machine())
 
 
 def _processes_on_this_machine() -> int:
