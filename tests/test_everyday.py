@@ -302,3 +302,26 @@ def test_serve_checks_the_port_before_announcing_it(run):
         result = invoke("serve", run, "--port", port)
     one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
     assert "serving" not in result.output
+
+
+def test_relative_paths_in_a_config_file_are_read_against_its_folder(data, tmp_path, monkeypatch):
+    """Regression: relative data paths in config.json broke --config from another folder."""
+    import shutil
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    shutil.copy(data[0], project / "data" / "train.csv")
+    (project / "settings.json").write_text(json.dumps({"data": {"data": "data/train.csv"}, **TINY}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = invoke("train", "--config", project / "settings.json", "--out", "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((elsewhere / "run" / "config.json").read_text())["config"]["data"]["data"]
+    assert saved == str((project / "data" / "train.csv").resolve())
+
+
+def test_a_misspelled_setting_in_a_config_file_suggests_the_right_one(tmp_path):
+    (tmp_path / "c.json").write_text('{"hiden_dim": 8}')
+    one_line_error(invoke("train", "--config", tmp_path / "c.json"), "unknown setting 'hiden_dim'",
+                   "did you mean hidden_dim?")  # fmt: skip

@@ -84,6 +84,9 @@ def train(
         cfg = resolve_config(preset=preset, config_dict=config, overrides=overrides)
     else:
         cfg = resolve_config(preset=preset, config_file=config, overrides=overrides)
+    if not resume:
+        config_folder = Path(config).parent if isinstance(config, (str, os.PathLike)) else None
+        cfg = _absolute_paths(cfg, config_folder, overrides)
     if init_from is not None and not resume:
         from .pipelines.init_from import with_source_settings
 
@@ -152,6 +155,28 @@ def _resume_config(out_dir: Path, cfg: Config, overrides: dict[str, Any]) -> Con
         )
     keep = {k: given[k] for k in given if k in RESUME_CHANGEABLE}
     return resolve_config(config_dict=saved.to_dict(), overrides=keep)
+
+
+PATH_SETTINGS = (("data", "data"), ("data", "valid"), ("data", "test"), ("model", "vectors"))
+"""Settings that may name a file or folder (else a registered dataset or bundled vectors)."""
+
+
+def _absolute_paths(cfg: Config, config_folder: Path | None, given: dict[str, Any]) -> Config:
+    """``cfg`` with its relative data and vector paths made absolute, so that ``config.json`` works from any
+    folder: a path from a ``--config`` file is read against the file's folder (falling back to the current
+    one, as older run folders meant), a path given as an option or argument against the current folder.
+    Names of registered datasets, and paths that do not exist, are left as they are."""
+    changes = {}
+    for section, name in PATH_SETTINGS:
+        value = getattr(getattr(cfg, section), name)
+        if not value or os.path.isabs(value):
+            continue
+        from_file = config_folder is not None and given.get(name) is None
+        candidates = [config_folder / value, Path(value)] if from_file else [Path(value)]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is not None:
+            changes[name] = str(found.resolve())
+    return resolve_config(config_dict=cfg.to_dict(), overrides=changes) if changes else cfg
 
 
 def _check_replaceable(out_dir: Path) -> None:

@@ -347,9 +347,23 @@ def _apply(flat: dict[str, Any], values: dict[str, Any], top: dict[str, Any], wh
         elif key in fields:
             values[key] = value
         else:
-            close = [n for n in fields if n.startswith(key[:4])]
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            hint = did_you_mean(str(key), [*fields, "task", "preset"])
             raise ConfigError(f"{where}: unknown setting {key!r}{hint}")
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean hidden_dim?)`` for a misspelled setting, or ``""`` when nothing is close.
+
+    >>> did_you_mean("hiden_dim", list(flat_fields())), did_you_mean("--epoch", ["epochs"])
+    (' (did you mean hidden_dim?)', ' (did you mean epochs?)')
+    >>> did_you_mean("x", ["lr"])
+    ''
+    """
+    import difflib
+
+    key = name.replace("-", "_").strip("_")
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def resolve_config(
