@@ -325,3 +325,29 @@ def test_a_misspelled_setting_in_a_config_file_suggests_the_right_one(tmp_path):
     (tmp_path / "c.json").write_text('{"hiden_dim": 8}')
     one_line_error(invoke("train", "--config", tmp_path / "c.json"), "unknown setting 'hiden_dim'",
                    "did you mean hidden_dim?")  # fmt: skip
+
+
+# --- eval like scikit-learn --------------------------------------------------------------------------
+def test_eval_prints_scikit_learns_report_layout_and_writes_predictions(run, data, tmp_path):
+    from sklearn.metrics import classification_report
+
+    _, test = data
+    out = tmp_path / "errors.csv"
+    result = invoke("eval", run, "--data", test, "--predictions", out)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[2].split() == ["precision", "recall", "f1-score", "support"]
+    macro = next(line for line in lines if line.strip().startswith("macro avg")).split()
+    weighted = next(line for line in lines if line.strip().startswith("weighted avg")).split()
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 30 and set(rows[0]) == {"text", "label", "predicted", "probability", "correct"}
+    want = classification_report([r["label"] for r in rows], [r["predicted"] for r in rows], output_dict=True,
+                                 zero_division=0)  # fmt: skip
+    assert float(macro[2]) == pytest.approx(want["macro avg"]["precision"], abs=1e-4)
+    assert float(weighted[4]) == pytest.approx(want["weighted avg"]["f1-score"], abs=1e-4)
+    report = json.loads((run / "report.json").read_text())
+    assert {"macro_avg", "weighted_avg", "train_examples", "vocab_size"} <= set(report)
+    assert report["train_examples"] == 81 and report["macro_avg"]["support"] == 30
+    one_line_error(invoke("eval", run, "--data", test, "--predictions", tmp_path / "p.xlsx"), ".jsonl")

@@ -338,16 +338,30 @@ def _print_train_summary(run) -> None:
 @click.option("--label-col", help="Column holding the label. [default: the run's]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-def eval_command(run, data, text_col, label_col, device, as_json) -> None:
-    """Evaluate a trained run: accuracy, macro-F1 and per-class scores of a classifier on labelled data;
-    loss, perplexity and bits per character of a language model on a text."""
+@click.option("--predictions", "predictions_file", type=click.Path(dir_okay=False),
+              help="Write every example's prediction (text, label, predicted, probability, correct) to this "
+                   ".csv, .tsv or .jsonl file, for error analysis.")  # fmt: skip
+def eval_command(run, data, text_col, label_col, device, as_json, predictions_file) -> None:
+    """Evaluate a trained run: a classifier's accuracy, per-class precision, recall and F1 with macro and
+    weighted averages (scikit-learn's classification_report layout) on labelled data; a language model's
+    loss, perplexity and bits per character on a text."""
     import json
 
     from . import api
+    from .errors import ConfigError
 
+    if predictions_file and not predictions_file.lower().endswith((".csv", ".tsv", ".jsonl")):
+        raise ConfigError(f"--predictions {predictions_file}: name a .csv, .tsv or .jsonl file")
     loaded = api.load(run, device=device)
     options = {k: v for k, v in (("text_col", text_col), ("label_col", label_col)) if v}
+    if predictions_file:
+        if not hasattr(loaded, "labels"):
+            raise ConfigError("--predictions is for classifiers; a language model has no labels to predict")
+        options["predictions"] = True
     metrics = loaded.evaluate(data, **options)
+    predicted = metrics.pop("predictions", None)
+    if predicted is not None:
+        _write_predictions(predictions_file, predicted)
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
         return
@@ -356,12 +370,50 @@ def eval_command(run, data, text_col, label_col, device, as_json) -> None:
             click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
         return
     m = metrics
-    click.echo(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ({m['n']:,} examples)")
-    width = max(len(label) for label in m["labels"])
-    click.echo(f"{'label'.ljust(width)}  precision  recall  f1      support")
-    for label, s in m["per_class"].items():
-        scores = f"{s['precision']:.4f}     {s['recall']:.4f}  {s['f1']:.4f}  {s['support']:>7,}"
-        click.echo(f"{label.ljust(width)}  {scores}")
+    click.echo(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ({m['n']:,} examples)\n")
+    click.echo(format_classification_report(m))
+    if predicted is not None:
+        click.echo(f"\npredictions: {predictions_file}")
+
+
+def format_classification_report(m: dict, digits: int = 4) -> str:
+    """``report.json``'s metrics in scikit-learn's ``classification_report`` layout (macro and weighted
+    averages included)."""
+    width = max([len("weighted avg"), *(len(label) for label in m["labels"])])
+    cell = digits + 5
+    header = " ".join(f"{h:>{cell}}" for h in ("precision", "recall", "f1-score", "support"))
+    lines = [f"{'':>{width}} {header}", ""]
+
+    def row(name: str, s: dict) -> str:
+        scores = " ".join(f"{s[k]:>{cell}.{digits}f}" for k in ("precision", "recall", "f1"))
+        return f"{name:>{width}} {scores} {s['support']:>{cell},}"
+
+    lines += [row(label, s) for label, s in m["per_class"].items()]
+    lines.append("")
+    blank = " " * cell
+    lines.append(f"{'accuracy':>{width}} {blank} {blank} {m['accuracy']:>{cell}.{digits}f} {m['n']:>{cell},}")
+    if "macro_avg" in m:
+        lines += [row("macro avg", m["macro_avg"]), row("weighted avg", m["weighted_avg"])]
+    return "\n".join(lines)
+
+
+def _write_predictions(path: str, rows: list[dict]) -> None:
+    """Per-example predictions as CSV / TSV (a header, then one row each) or JSON lines, atomically."""
+    import csv
+    import io
+    import json
+
+    from ._io import atomic_write_text
+
+    if path.lower().endswith(".jsonl"):
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["text"],
+                            delimiter="\t" if path.lower().endswith(".tsv") else ",")  # fmt: skip
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 @cli.command("predict")

@@ -346,6 +346,8 @@ def train_classifier(
         stop_reason=result.stop_reason,
         best_valid=result.best_metrics,
         sources=splits.sources,
+        train_examples=len(data.train),
+        vocab_size=len(data.encoder),
     )
     vectors = _vectors_report(vectors_info) if vectors_info is not None else None
     if vectors is None and resume and run.exists(ck.REPORT):  # the interrupted session measured them
@@ -467,16 +469,24 @@ class ClassifierRun:
         return results
 
     def evaluate(
-        self, data: str | os.PathLike, *, text_col: str | None = None, label_col: str | None = None
+        self,
+        data: str | os.PathLike,
+        *,
+        text_col: str | None = None,
+        label_col: str | None = None,
+        predictions: bool = False,
     ) -> dict[str, Any]:
-        """Accuracy, macro-F1, per-class precision/recall/F1 and confusion on labelled data.
+        """Accuracy, macro-F1, per-class precision/recall/F1, averages and confusion on labelled data.
 
         Args:
             data: a data SPEC (file, folder or registered name).
             text_col, label_col: columns to read (default: those the run was trained with).
+            predictions: also return every example's prediction under ``"predictions"``:
+                ``{"text", "label", "predicted", "probability", "correct"}`` in the data's order.
 
         Returns:
-            ``report.json``'s metric object: ``accuracy, macro_f1, per_class, confusion, labels, n``.
+            ``report.json``'s metric object: ``accuracy, macro_f1, per_class, macro_avg, weighted_avg,
+            confusion, labels, n`` (and ``predictions`` if asked).
 
         Raises:
             DataError: unreadable data, an unlabelled example, or a label not seen in training.
@@ -494,7 +504,19 @@ class ClassifierRun:
         if any(e.label is None for e in examples):
             raise DataError("evaluation needs a label on every example", path=data)
         items = _encode(examples, self.encoder, LabelEncoder(self.labels), str(data))
-        return _report(self.model, items, self.labels, self.config, self.device)
+        if not predictions:
+            return _report(self.model, items, self.labels, self.config, self.device)
+        from ..training.metrics import classification_report
+
+        probs = _predict_items(self.model, items, self.config, 0, self.device)
+        best, chosen = probs.max(dim=1)
+        report = classification_report([label for _, label in items], chosen.tolist(), self.labels)
+        report["predictions"] = [
+            {"text": e.text, "label": e.label, "predicted": self.labels[c], "probability": round(p, 6),
+             "correct": e.label == self.labels[c]}
+            for e, c, p in zip(examples, chosen.tolist(), best.tolist(), strict=True)
+        ]  # fmt: skip
+        return report
 
     def inspect(self, text: str, **options: Any):
         """Every token's states and gates, per-prefix probabilities and token contributions for ``text``.

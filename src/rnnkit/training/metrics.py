@@ -78,16 +78,34 @@ def classification_report(
 
     Returns:
         ``{"accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
-        "confusion": [[...]] (row = true), "labels", "n"}``.
+        "macro_avg", "weighted_avg": {precision, recall, f1, support}, "confusion": [[...]] (row = true),
+        "labels", "n"}``. The averages are scikit-learn's ``classification_report`` rows: the mean over the
+        classes present in ``y_true``, and the mean weighted by support.
+
+    >>> r = classification_report([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])
+    >>> round(r["macro_avg"]["f1"], 4), round(r["weighted_avg"]["precision"], 4), r["weighted_avg"]["support"]
+    (0.7333, 0.8333, 4)
     """
     num_classes = len(labels)
     confusion = confusion_matrix(y_true, y_pred, num_classes)
     precision, recall, f1, support = per_class_scores(confusion)
     n = int(confusion.sum())
     present = support > 0
+    weights = support / n if n else np.zeros_like(precision)
+
+    def average(scores: dict[str, np.ndarray], how: str) -> dict[str, float | int]:
+        if how == "macro":
+            out = {k: float(v[present].mean()) if present.any() else 0.0 for k, v in scores.items()}
+        else:
+            out = {k: float((v * weights).sum()) for k, v in scores.items()}
+        return {**out, "support": n}
+
+    scores = {"precision": precision, "recall": recall, "f1": f1}
     return {
         "accuracy": float(np.trace(confusion) / n) if n else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "macro_avg": average(scores, "macro"),
+        "weighted_avg": average(scores, "weighted"),
         "per_class": {
             label: {
                 "precision": float(precision[i]),
