@@ -173,7 +173,8 @@ def test_classification_task_loss_and_evaluate():
     assert stats["examples"] == 3 and stats["tokens"] == 6 and 0 <= stats["correct"] <= 3
     with torch.no_grad():
         metrics = task.evaluate(model, [batch, batch])
-    assert set(metrics) == {"loss", "accuracy"} and metrics["loss"] == pytest.approx(loss.item(), rel=1e-5)
+    assert set(metrics) == {"loss", "accuracy", "macro_f1"}
+    assert metrics["loss"] == pytest.approx(loss.item(), rel=1e-5)
 
 
 # --- pretrained vectors -----------------------------------------------------------------------------
@@ -308,7 +309,7 @@ def test_config_layers_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="must be an integer, got 'x'"):
         resolve_config(overrides={"epochs": "x"})
     with pytest.raises(ConfigError, match="--freeze-vectors needs --vectors"):
-        resolve_config(overrides={"freeze_vectors": True})
+        resolve_config(preset="none", overrides={"freeze_vectors": True})
     path.write_text("{oops")
     with pytest.raises(ConfigError, match="not a readable JSON config"):
         resolve_config(config_file=path)

@@ -42,8 +42,10 @@ def write_splits(folder: Path, n_train: int = 90, n_test: int = 30) -> tuple[Pat
             write_csv(folder / "test.csv", texts(n_test, seed=2)))  # fmt: skip
 
 
-# Small, fast model settings for tests (a few steps on a CPU).
+# Small, fast model settings for tests (a few steps on a CPU), on the plain dataclass defaults (`--preset
+# none`: a one-direction LSTM) rather than the `default` recipe, which tests/test_recipe.py covers.
 TINY = {
+    "preset": "none",
     "embed_dim": 8,
     "hidden_dim": 8,
     "batch_size": 8,

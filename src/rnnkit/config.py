@@ -13,7 +13,7 @@ True
 >>> resolve_config(overrides={"pool": "median"})
 Traceback (most recent call last):
 ...
-rnnkit.errors.ConfigError: pool (--pool) must be one of last, mean, max, attention; got 'median'
+rnnkit.errors.ConfigError: pool (--pool) must be one of last, mean, max, attention, concat; got 'median'
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from typing import Any, Literal
 from .errors import ConfigError
 
 Cell = Literal["rnn", "lstm", "gru"]
-Pool = Literal["last", "mean", "max", "attention"]
+Pool = Literal["last", "mean", "max", "attention", "concat"]
 Schedule = Literal["constant", "linear", "cosine"]
+ClassWeight = Literal["none", "balanced"]
 
 
 @dataclass
@@ -48,10 +49,12 @@ class ModelConfig:
     dropout: float = 0.0  # dropout between stacked layers and on the pooled vector
     embed_dropout: float = 0.0  # dropout on the embedded tokens
     embed_mean: float = 0.0  # mean of the N(mean, 1) random embedding init (the lesson's LSTMs: -0.5)
-    pool: Pool = "last"  # how the encoder's outputs become one vector: last, mean, max, attention
+    pool: Pool = "last"  # outputs → one vector: last, mean, max, attention, concat (last+max+mean)
     use_lengths: bool = True  # tell the encoder each text's length; off runs over padding like the notebook
-    vectors: str | None = None  # pretrained word vectors (GloVe/word2vec text format, .gz accepted)
+    vectors: str | None = None  # word vectors: auto (bundled GloVe 6B 50d for words), none, or a GloVe file
     freeze_vectors: bool = False  # keep the pretrained vectors fixed during training
+    ngrams: bool = False  # add a TF-IDF word + word-pair linear path beside the RNN, mixed by validation
+    ngram_buckets: int = 0  # hash rows for word pairs in the n-gram path (0: chosen from the data)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class DataConfig:
     tokenizer: str = "basic_english"  # tokenizer: basic_english, char or bpe
     min_freq: int = 1  # drop words seen fewer times than this from the vocabulary
     max_vocab: int | None = None  # keep at most this many words (the most frequent)
-    max_len: int | None = None  # cut texts to this many tokens (None keeps them whole)
+    max_len: int | None = None  # tokens the RNN reads per text: longer ones as head + tail (None: all)
     valid_fraction: float = 0.1  # share of train held out for validation when there is no validation data
     bucket: bool = True  # batch texts of similar length together (less padding, faster)
 
@@ -75,7 +78,7 @@ class DataConfig:
 class TrainConfig:
     """The optimisation: how long, how fast, when to evaluate and stop."""
 
-    epochs: int = 5  # passes over the training data
+    epochs: int = 5  # passes over the training data (0: planned from the data's size; early stopping decides)
     max_steps: int | None = None  # stop after this many optimizer steps (overrides --epochs)
     time_budget: float | None = None  # stop after this many seconds of training, then evaluate and save
     batch_size: int = 64  # examples per batch (language models: parallel token streams)
@@ -87,6 +90,7 @@ class TrainConfig:
     clip_norm: float | None = 1.0  # clip the gradient norm to this value (None: no clipping)
     eval_every: int = 0  # evaluate every N steps (0: at each epoch's end only)
     patience: int = 0  # stop after N evaluations without improvement (0: never stop early)
+    class_weight: ClassWeight = "none"  # weigh each class's loss: none, or balanced (n / (classes × count))
     sparse_embeddings: bool = False  # sparse embedding gradients and SparseAdam (pays for big vocabularies)
     seed: int = 0  # seed for initialisation, shuffling and dropout
     threads: int | None = None  # CPU threads for torch (None: min(cores, 8))
@@ -110,8 +114,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        """Inverse of :meth:`to_dict`; unknown keys and bad values raise :class:`ConfigError`."""
-        return resolve_config(config_dict=d)
+        """Inverse of :meth:`to_dict`; unknown keys and bad values raise :class:`ConfigError`.
+
+        A run folder's settings are read as written: its preset's values are not applied again, so a field
+        added to a preset later (or missing from an older ``config.json``) keeps its dataclass default.
+        """
+        return resolve_config(config_dict=d, presets=False)
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
@@ -132,10 +140,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         cell="lstm", embed_dim=64, hidden_dim=32, embed_mean=-0.5, pool="last", use_lengths=True,
         batch_size=16, lr=1e-3, epochs=3, bucket=False, clip_norm=None,
     ),
-    "default": dict(  # bidirectional GRU, max pooling, bucketed batches, warmup + cosine decay, ≤ 2 minutes
+    "default": dict(  # bidirectional GRU on GloVe + TF-IDF n-gram path, epochs planned from the data
         cell="gru", embed_dim=64, hidden_dim=96, bidirectional=True, pool="max", dropout=0.3,
         embed_dropout=0.1, batch_size=64, lr=4e-3, schedule="cosine", warmup=0.1, weight_decay=0.01,
-        epochs=4, bucket=True, max_len=200, time_budget=120.0,
+        epochs=0, patience=3, bucket=True, max_len=256, time_budget=120.0, vectors="auto", ngrams=True,
     ),
     "char-lm": dict(  # character language model (char-rnn); the default for --task lm, sized for 2 CPU cores
         task="lm", data="shakespeare", tokenizer="char", cell="lstm", embed_dim=64, hidden_dim=256, layers=2,
@@ -147,15 +155,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         clip_norm=1.0, epochs=5, eval_every=100,
     ),
 }
-DEFAULT_PRESETS: dict[str, str] = {"lm": "char-lm"}  # task → preset used when none is named
+DEFAULT_PRESETS: dict[str, str] = {"classify": "default", "lm": "char-lm"}  # task → preset when none is named
+NO_PRESET = "none"  # --preset none: the dataclass defaults alone
 
 
 @functools.cache
 def field_help(cls: type) -> dict[str, str]:
     """The one-line comment after each field of a config dataclass (used as ``--help`` text).
 
-    >>> field_help(TrainConfig)["epochs"]
-    'passes over the training data'
+    >>> field_help(TrainConfig)["batch_size"]
+    'examples per batch (language models: parallel token streams)'
     """
     pattern = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
     found = (pattern.match(line) for line in inspect.getsource(cls).splitlines())
@@ -256,7 +265,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "max_vocab": (3, MAX_COUNT, "≥ 3"),
     "max_len": (1, MAX_COUNT, "≥ 1"),
     "valid_fraction": (0.0, 1.0, "(0, 1)"),
-    "epochs": (1, MAX_COUNT, "≥ 1"),
+    "epochs": (0, MAX_COUNT, "≥ 0"),
+    "ngram_buckets": (0, 1 << 24, "≥ 0"),
     "max_steps": (1, MAX_COUNT, "≥ 1"),
     "time_budget": (0.0, 1e9, "> 0"),
     "batch_size": (1, 1_048_576, "≥ 1"),
@@ -302,7 +312,7 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{name} ({option_name(name)}) must be {wanted}, got {short_repr(v)}")
     if not _DEVICE.fullmatch(cfg.train.device):
         raise ConfigError(f"device (--device) must be auto, cpu, cuda or cuda:N; got {cfg.train.device!r}")
-    if cfg.model.freeze_vectors and not cfg.model.vectors:
+    if cfg.model.freeze_vectors and cfg.model.vectors in (None, "none"):
         raise ConfigError("--freeze-vectors needs --vectors PATH (there are no pretrained vectors to freeze)")
     if cfg.preset is not None and cfg.preset not in PRESETS:
         raise ConfigError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
@@ -313,7 +323,7 @@ def validate(cfg: Config) -> Config:
             f"max_vocab (--max-vocab) must be ≥ 5 for a language model (4 places go to <pad>, <unk>, <bos> "
             f"and <eos>), got {cfg.data.max_vocab}"
         )
-    if cfg.task == "lm" and cfg.model.vectors:
+    if cfg.task == "lm" and cfg.model.vectors not in (None, "none"):
         raise ConfigError("--vectors is for classifiers; a language model learns its own embeddings")
     return cfg
 
@@ -371,6 +381,7 @@ def resolve_config(
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     config_dict: dict[str, Any] | None = None,
+    presets: bool = True,
 ) -> Config:
     """Build a validated :class:`Config`: defaults ← preset ← config file/dict ← overrides.
 
@@ -381,6 +392,9 @@ def resolve_config(
             (``{"hidden_dim": 128}``), or a run folder's ``config.json`` (reuse a run's settings).
         overrides: flat ``{field: value}``; ``None`` values mean "not given" and are skipped.
         config_dict: like ``config_file`` but already parsed.
+        presets: apply the named preset's values (and, if none is named, the task's default preset:
+            ``default`` for classifiers, ``char-lm`` for language models; ``"none"`` names no preset).
+            False reads a run's saved settings as written.
 
     Returns:
         The resolved, validated config.
@@ -416,15 +430,19 @@ def resolve_config(
     top: dict[str, Any] = {}
     for flat, where in layers:
         _apply(flat, {}, top, where)  # find a preset named in the file
-    name = preset if preset is not None else top.get("preset")
-    if name is None:  # e.g. --task lm alone starts from the char-lm preset
-        name = DEFAULT_PRESETS.get(given.get("task", top.get("task")))
+    name = preset
+    if name is None and "preset" in top:  # a saved config's "preset": null means it had none
+        name = NO_PRESET if top["preset"] is None else top["preset"]
+    if name is None and presets:  # no preset named: the task's default (`default`; `char-lm` for --task lm)
+        name = DEFAULT_PRESETS.get(given.get("task", top.get("task")) or "classify")
+    if name == NO_PRESET:
+        name = None
     if name is not None and name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
     values: dict[str, Any] = {}
     top = {"preset": name}
-    if name is not None:
+    if name is not None and presets:
         _apply(PRESETS[name], values, top, f"preset {name}")
     for flat, where in layers:
         _apply(flat, values, top, where)

@@ -512,9 +512,10 @@ class ExportedClassifier:
         return f"ExportedClassifier({where}backend={self.backend!r}, labels={len(self.labels)})"
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids per text, cut to the run's ``max_len``; an empty encoding becomes one ``<unk>``."""
+        """Token ids per text, whole (the model reads a long one's head and tail); an empty encoding becomes
+        one ``<unk>``."""
         unk = self.encoder.vocab.unk_id
-        return [(ids or [unk])[: self.max_len] for ids in self.encoder.encode_many(list(texts))]
+        return [ids or [unk] for ids in self.encoder.encode_many(list(texts))]  # the model cuts long texts
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``[n, C]`` in the texts' order (run sorted by length, in bounded batches)."""

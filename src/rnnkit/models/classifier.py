@@ -6,7 +6,19 @@ stacked, bidirectional), and the pooling that turns its outputs into one vector 
 - ``last``: the final hidden state of the last layer (both directions' when bidirectional — the reverse
   direction's final state is the one at the text's first token);
 - ``mean`` / ``max``: over the real tokens only — padding never counts;
-- ``attention``: additive attention (``score_t = vᵀ tanh(W o_t)``, softmax over the real tokens).
+- ``attention``: additive attention (``score_t = vᵀ tanh(W o_t)``, softmax over the real tokens);
+- ``concat``: ``last ‖ max ‖ mean`` side by side (ULMFiT's concat pooling), 3·D·H features.
+
+Two additions for texts the lesson did not meet:
+
+- **Long texts** (``max_len``): the encoder reads a text longer than ``max_len`` tokens as its first
+  ``max_len // 2`` and last ``max_len - max_len // 2`` tokens (the beginning and end of a document carry
+  most of its topic and verdict), while the n-gram path below reads every token.
+- **The wide path** (``ngram_buckets`` not None): an :class:`~rnnkit.models.ngrams.NgramLinear` — TF-IDF
+  weighted words and word pairs, a linear model — beside the recurrent one. The answer is a weighted
+  geometric mean of the two paths' probabilities, ``log p = mix · log p_rnn + (1 − mix) · log p_ngram``
+  (renormalised by the softmax that follows); ``mix`` is a buffer chosen on validation data after training
+  (1 = the recurrent path alone, as during its training).
 
 With ``use_lengths=False`` the encoder is not told the lengths and runs over the padding, as the lesson's
 notebook did; nothing is masked then, so padding reaches the final state and the pooled vector. The
@@ -30,10 +42,11 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .ngrams import NgramLinear
 
 logger = logging.getLogger(__name__)
 
-POOLS = ("last", "mean", "max", "attention")
+POOLS = ("last", "mean", "max", "attention", "concat")
 CELLS = ("rnn", "lstm", "gru")
 
 
@@ -80,6 +93,8 @@ class TextClassifier(nn.Module):
         pad_id: the padding id (its embedding row stays zero, unless ``use_lengths=False``: then it is
             learned, since the encoder reads the padding).
         sparse: sparse embedding gradients (trained with ``SparseAdam`` by the Trainer).
+        max_len: the encoder reads at most this many tokens of a text, its head and tail (None: all).
+        ngram_buckets: add the n-gram path with this many word-pair hash rows (None: no n-gram path).
 
     Shapes:
         ids ``[N, L]`` int64, lengths ``[N]`` int64 (CPU is best) → logits ``[N, C]``.
@@ -102,6 +117,8 @@ class TextClassifier(nn.Module):
         use_lengths: bool = True,
         pad_id: int = 0,
         sparse: bool = False,
+        max_len: int | None = None,
+        ngram_buckets: int | None = None,
     ):
         super().__init__()
         if cell not in CELLS:
@@ -110,7 +127,10 @@ class TextClassifier(nn.Module):
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
         if vocab_size < 1 or num_classes < 1:
             raise ValueError(f"vocab_size and num_classes must be ≥ 1, got {vocab_size} and {num_classes}")
+        if max_len is not None and max_len < 2:
+            raise ValueError(f"max_len must be ≥ 2 (a head and a tail), got {max_len}")
         self.pool = pool
+        self.max_len = max_len
         self.use_lengths = use_lengths
         self.embed_dropout = embed_dropout
         self.directions = 2 if bidirectional else 1
@@ -122,17 +142,29 @@ class TextClassifier(nn.Module):
                 if padding_idx is not None:
                     self.embedding.weight[padding_idx].zero_()
         self.encoder = _encoder(cell, embed_dim, hidden_dim, layers, bidirectional, dropout)
-        features = self.directions * hidden_dim
+        features = self.directions * hidden_dim * (3 if pool == "concat" else 1)
         if pool == "attention":
             self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(), nn.Linear(features, 1))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(features, num_classes)
+        self.wide = None
+        if ngram_buckets is not None:
+            self.wide = NgramLinear(vocab_size, num_classes, ngram_buckets)
+            self.register_buffer("mix", torch.tensor(1.0))  # weight of the recurrent path's log-probabilities
 
     @classmethod
     def from_config(
-        cls, cfg: ModelConfig, vocab_size: int, num_classes: int, *, pad_id: int = 0, sparse: bool = False
+        cls,
+        cfg: ModelConfig,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        pad_id: int = 0,
+        sparse: bool = False,
+        max_len: int | None = None,
     ) -> TextClassifier:
-        """Build the model a :class:`~rnnkit.config.ModelConfig` describes (vectors are loaded separately)."""
+        """Build the model a :class:`~rnnkit.config.ModelConfig` describes (vectors are loaded separately;
+        ``max_len`` is the data settings' ``max_len``)."""
         return cls(
             vocab_size,
             num_classes,
@@ -148,14 +180,49 @@ class TextClassifier(nn.Module):
             use_lengths=cfg.use_lengths,
             pad_id=pad_id,
             sparse=sparse,
+            max_len=max_len,
+            ngram_buckets=cfg.ngram_buckets if cfg.ngrams else None,
         )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores (logits) for a padded batch; see the class docstring for shapes."""
+        if self.wide is None:
+            return self.rnn_logits(ids, lengths)
+        if lengths is None:
+            lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long)
+        rnn = torch.log_softmax(self.rnn_logits(ids, lengths).float(), dim=-1)
+        ngram = torch.log_softmax(self.wide(ids, lengths).float(), dim=-1)
+        return self.mix * rnn + (1.0 - self.mix) * ngram  # (N, C)
+
+    def rnn_logits(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The recurrent path's class scores alone ``[N, C]``."""
         return self.head(self.dropout(self.features(ids, lengths)))
 
+    def head_and_tail(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ids, lengths)`` with every text longer than ``max_len`` cut to its head and tail.
+
+        >>> model = TextClassifier(20, 2, max_len=4)
+        >>> ids, lengths = model.head_and_tail(torch.tensor([[1, 2, 3, 4, 5, 6], [7, 8, 9, 0, 0, 0]]),
+        ...                                    torch.tensor([6, 3]))
+        >>> ids.tolist(), lengths.tolist()
+        ([[1, 2, 5, 6], [7, 8, 9, 0]], [4, 3])
+        """
+        k = self.max_len
+        if k is None:
+            return ids, lengths
+        # No branch on the batch's length, so a traced export cuts texts exactly as eager code does.
+        steps = torch.arange(ids[:, :k].shape[1], device=ids.device)  # (K,), K = min(L, max_len)
+        lengths_dev = lengths.to(ids.device)
+        cut = (lengths_dev > k)[:, None] & (steps >= k // 2)[None, :]  # (N, K): tail positions of long texts
+        source = torch.where(cut, lengths_dev[:, None] - k + steps[None, :], steps[None, :])
+        return ids.gather(1, source), lengths.clamp(max=k)
+
     def features(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The pooled text vectors ``[N, D*H]`` (before dropout and the linear layer)."""
+        """The pooled text vectors ``[N, D*H]`` (``[N, 3*D*H]`` for ``concat``), before dropout and head."""
+        if lengths is not None:
+            ids, lengths = self.head_and_tail(ids, lengths)
+        elif self.max_len is not None:
+            ids = ids[:, : self.max_len]
         x = self.embedding(ids)  # (N, L, E)
         if self.training and self.embed_dropout > 0:
             keep = x.new_empty(x.shape[:2] + (1,)).bernoulli_(1 - self.embed_dropout)  # (N, L, 1)
@@ -163,16 +230,22 @@ class TextClassifier(nn.Module):
         if not self.use_lengths:
             lengths = None
         output, final = self.encoder(x, lengths=lengths)  # output (N, L, D*H)
-        if self.pool == "last":
+        if self.pool == "concat":
+            pooled = [self._pool(p, ids, lengths, output, final) for p in ("last", "max", "mean")]
+            return torch.cat(pooled, dim=1)  # (N, 3*D*H)
+        return self._pool(self.pool, ids, lengths, output, final)
+
+    def _pool(self, pool: str, ids, lengths, output: torch.Tensor, final) -> torch.Tensor:
+        if pool == "last":
             h_n = final[0] if isinstance(final, tuple) else final  # (layers*D, N, H)
             last_layer = h_n[-self.directions :]  # (D, N, H)
             return last_layer.transpose(0, 1).reshape(ids.shape[0], -1)  # (N, D*H)
         mask = None if lengths is None else padding_mask(lengths, output.shape[1], output.device)[:, :, None]
-        if self.pool == "mean":
+        if pool == "mean":
             if mask is None:
                 return output.mean(dim=1)
             return (output * mask).sum(dim=1) / lengths.to(output.device, output.dtype)[:, None]
-        if self.pool == "max":
+        if pool == "max":
             if mask is None:
                 return output.max(dim=1).values
             return output.masked_fill(~mask, float("-inf")).max(dim=1).values

@@ -1,8 +1,14 @@
-"""Pretrained word vectors (GloVe / word2vec text format) for an embedding table.
+"""Pretrained word vectors (GloVe / word2vec text format, or rnnkit's bundled GloVe) for an embedding table.
 
-The file holds one word per line followed by its numbers (``the 0.418 0.24968 ...``); word2vec's text
+A text file holds one word per line followed by its numbers (``the 0.418 0.24968 ...``); word2vec's text
 format adds a first line ``<count> <dim>``, which is recognised and skipped. ``.gz`` files are read
 as they are. Only the words of the vocabulary are kept, so a large file costs one pass and little memory.
+
+rnnkit ships GloVe 6B 50d (the 100,000 most frequent words, float16) inside the package, so a fresh
+install starts word-level classifiers from pretrained vectors with no download: ``vectors="auto"`` (the
+``default`` recipe) resolves to it for word tokenizers, ``"glove.6B.50d"`` names it, ``"none"`` turns
+vectors off (:func:`resolve_vectors`). A ``.safetensors`` file in its layout (a ``vectors`` tensor, the
+words newline-joined under the metadata key ``words``) can be given as a path too.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "vectors.txt"
@@ -22,7 +28,57 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "builtin"
+BUNDLED_VECTORS = {"glove.6B.50d": BUILTIN_DIR / "glove.6B.50d.safetensors"}
+WORD_TOKENIZERS = ("basic_english",)  # tokenizers whose tokens are lower-cased English words, as GloVe's
+
+
+def resolve_vectors(spec: str | None, tokenizer: str) -> str | None:
+    """The vectors file a ``vectors`` setting means, or None for no vectors.
+
+    ``None`` / ``"none"``: no vectors. ``"auto"``: the bundled GloVe for word tokenizers, none for
+    ``char`` / ``bpe`` (their tokens are not words). A bundled name (``"glove.6B.50d"``): its file.
+    Anything else: a path, used as given.
+
+    >>> resolve_vectors("auto", "char") is None, resolve_vectors("none", "basic_english") is None
+    (True, True)
+    >>> resolve_vectors("auto", "basic_english").endswith("glove.6B.50d.safetensors")
+    True
+    >>> resolve_vectors("glove.6B.50d", "bpe")
+    Traceback (most recent call last):
+    ...
+    rnnkit.errors.ConfigError: --vectors glove.6B.50d holds word vectors, for --tokenizer basic_english ...
+    """
+    if spec is None or spec.lower() == "none":
+        return None
+    if spec == "auto":
+        return str(BUNDLED_VECTORS["glove.6B.50d"]) if tokenizer in WORD_TOKENIZERS else None
+    if spec in BUNDLED_VECTORS:
+        if tokenizer not in WORD_TOKENIZERS:
+            raise ConfigError(f"--vectors {spec} holds word vectors, for --tokenizer basic_english "
+                              "(or use --vectors none)")  # fmt: skip
+        return str(BUNDLED_VECTORS[spec])
+    return spec
+
+
+def _read_safetensors(path: Path) -> tuple[list[str], torch.Tensor]:
+    """Words and their vectors ``[V, E]`` (float32) from a bundled-layout safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            words = (f.metadata() or {}).get("words")
+            if words is None or "vectors" not in f.keys():  # noqa: SIM118 (safe_open has no __contains__)
+                raise DataError("not a vectors file: needs a 'vectors' tensor and 'words' metadata", path)
+            vectors = f.get_tensor("vectors").float()
+    except (SafetensorError, OSError) as e:
+        raise DataError(f"cannot read vectors file ({e})", path=path) from None
+    words_list = words.split("\n")
+    if vectors.dim() != 2 or vectors.shape[0] != len(words_list):
+        raise DataError(f"{len(words_list)} words but vectors of shape {list(vectors.shape)}", path=path)
+    return words_list, vectors
 
 
 @dataclass
@@ -65,6 +121,9 @@ def read_vectors(path: str | os.PathLike, words: Sequence[str]) -> dict[str, tor
     if not path.is_file():
         raise DataError("vectors file not found", path=path)
     wanted = set(words)
+    if path.suffix == ".safetensors":
+        names, table = _read_safetensors(path)
+        return {w: table[i] for i, w in reversed(list(enumerate(names))) if w in wanted}
     found: dict[str, torch.Tensor] = {}
     dim = None
     try:
@@ -104,6 +163,8 @@ def vectors_dim(path: str | os.PathLike) -> int:
     path = Path(path)
     if not path.is_file():
         raise DataError("vectors file not found", path=path)
+    if path.suffix == ".safetensors":
+        return int(_read_safetensors(path)[1].shape[1])
     try:
         with _open(path) as f:
             for number, line in enumerate(f, start=1):

@@ -21,6 +21,7 @@ from ..config import Config, resolve_config
 from ..errors import ConfigError, DataError, RunFolderError
 from ..training import checkpoint as ck
 from ..training.checkpoint import RunFolder
+from . import recipe
 from .common import (
     begin_training,
     build_checked_model,
@@ -106,8 +107,7 @@ def _sampler(items: list, cfg: Config, *, train: bool):
     (large batches) when bucketing, else the file's order in batches of ``batch_size``."""
     from ..data import BucketBatchSampler
 
-    max_len = cfg.data.max_len
-    lengths = [min(len(ids), max_len or len(ids)) for ids, _ in items]
+    lengths = [len(ids) for ids, _ in items]
     if train:
         pool = TRAIN_BUCKET_POOL if cfg.data.bucket else 1  # a pool of one batch = random batches
         return BucketBatchSampler(
@@ -133,7 +133,7 @@ def _loader(items: list, cfg: Config, pad_id: int, *, train: bool, dist=None):
     from ..training.distributed import ShardedBatches
     from ..training.loop import BatchLoader
 
-    collate_fn = partial(collate, pad_id=pad_id, max_len=cfg.data.max_len)
+    collate_fn = partial(collate, pad_id=pad_id)  # whole texts: the model cuts what its encoder reads
     if dist is not None and train:
         sampler = _sampler(items, cfg, train=True)
         return ShardedBatches(items, sampler, collate_fn, num_replicas=dist.world_size, rank=dist.rank)
@@ -165,7 +165,7 @@ def _encode_splits(cfg: Config, splits: Splits, run: RunFolder, resume: bool) ->
 def _vocabulary(cfg: Config, splits: Splits, run: RunFolder, resume: bool):
     """``(cfg, encoder, labels)``: fitted on the training split, or read back from the run on resume."""
     from ..data import LabelEncoder, TextEncoder
-    from ..models.embedding import vectors_dim
+    from ..models.embedding import resolve_vectors, vectors_dim
 
     if resume:
         encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
@@ -177,8 +177,10 @@ def _vocabulary(cfg: Config, splits: Splits, run: RunFolder, resume: bool):
         labels = LabelEncoder().fit(e.label for e in splits.train)
         if len(labels) < 2:
             raise DataError(f"classification needs at least 2 labels in training, got {labels.names}")
-        if cfg.model.vectors and (dim := vectors_dim(cfg.model.vectors)) != cfg.model.embed_dim:
-            logger.warning(f"embed_dim set to {dim}, the size of the vectors in {cfg.model.vectors}")
+        vectors = resolve_vectors(cfg.model.vectors, d.tokenizer)
+        if vectors and (dim := vectors_dim(vectors)) != cfg.model.embed_dim:
+            if cfg.model.vectors not in ("auto", "glove.6B.50d"):  # the bundled vectors size the recipe
+                logger.warning(f"embed_dim set to {dim}, the size of the vectors in {cfg.model.vectors}")
             cfg = resolve_config(config_dict=cfg.to_dict(), overrides={"embed_dim": dim})
     return cfg, encoder, labels
 
@@ -225,6 +227,7 @@ def _prepare_distributed(dist, cfg: Config, run: RunFolder, resume: bool) -> tup
     )
     check_world_size(dist.world_size, cfg.train.batch_size, len(data.train))
     if not resume:
+        cfg, _ = recipe.plan(cfg, data.train)  # the same on every rank: a function of the data
         dist.run_on_main(lambda: start_run_folder(run, cfg, encoder, labels))
     return splits, cfg, data
 
@@ -233,22 +236,27 @@ def _build_classifier(cfg: Config, data: Encoded, resume: bool, device: torch.de
     """The seeded model, with pretrained vectors loaded (not on resume: the checkpoint has them); its
     memory is checked first."""
     from ..models.classifier import TextClassifier
-    from ..models.embedding import load_vectors_into
+    from ..models.embedding import load_vectors_into, resolve_vectors
     from ..utils import set_seed
 
     vocab = data.encoder.vocab
     set_seed(cfg.train.seed)
     sparse = cfg.train.sparse_embeddings and not cfg.model.freeze_vectors
     n_labels = len(data.labels)
-    check_trainable(
-        lambda: TextClassifier.from_config(cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id), device
+    max_len = cfg.data.max_len
+    build = lambda: TextClassifier.from_config(  # noqa: E731
+        cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id, max_len=max_len
     )
-    model = TextClassifier.from_config(cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id, sparse=sparse)
+    check_trainable(build, device)
+    model = TextClassifier.from_config(
+        cfg.model, len(vocab), n_labels, pad_id=vocab.pad_id, sparse=sparse, max_len=max_len
+    )
     vectors_info = None
-    if cfg.model.vectors and not resume:
+    vectors = resolve_vectors(cfg.model.vectors, cfg.data.tokenizer)
+    if vectors and not resume:
         counts = Counter(i for ids, _ in data.train for i in ids)
         vectors_info = load_vectors_into(
-            model.embedding, cfg.model.vectors, vocab.itos, [vocab.pad_id, vocab.unk_id], token_counts=counts
+            model.embedding, vectors, vocab.itos, [vocab.pad_id, vocab.unk_id], token_counts=counts
         )
     if cfg.model.freeze_vectors:
         model.embedding.weight.requires_grad_(False)
@@ -279,7 +287,6 @@ def train_classifier(
     (:mod:`rnnkit.pipelines.init_from`).
     """
     from ..training import distributed
-    from ..training.classify import ClassificationTask
     from ..training.loop import Trainer
     from ..utils import resolve_device
 
@@ -305,6 +312,9 @@ def train_classifier(
     else:
         device = dist.device
         splits, cfg, data = _prepare_distributed(dist, cfg, run, resume)
+    planned: dict[str, Any] = {}
+    if not resume and dist is None:
+        cfg, planned = recipe.plan(cfg, data.train)
     notify(callbacks, "on_data", data_summary(cfg, data))
     model, vectors_info = _build_classifier(cfg, data, resume or source is not None, device)
     if source is not None:
@@ -312,7 +322,13 @@ def train_classifier(
 
         copy_weights(model, source)
     pad = data.encoder.vocab.pad_id
-    task = ClassificationTask(device)
+    wide = None
+    if model.wide is not None:  # fitted first, then frozen while the recurrent path trains
+        if not resume:
+            notify(callbacks, "on_stage", "fitting the n-gram path")
+            wide = recipe.fit_wide(model, data.train, data.valid, ignore=(pad, data.encoder.vocab.unk_id))
+        model.wide.requires_grad_(False)
+    task = _task(cfg, data, device)
     trainer = Trainer(
         model if dist is None else dist.wrap(model),
         task if dist is None else distributed.ShardedTask(task),
@@ -331,6 +347,11 @@ def train_classifier(
     if dist is not None and not dist.is_main:
         return out_dir  # rank 0 writes the report
 
+    mix = None
+    if model.wide is not None:
+        mix = recipe.choose_mix(model, data.valid, lambda m: _predict_items(m, data.valid, cfg, pad, device),
+                                task.monitor)  # fmt: skip
+        run.save_weights(model.state_dict())
     t0 = time.perf_counter()
     report = _report(model, data.report, data.labels.names, cfg, device)
     report.update(
@@ -348,6 +369,8 @@ def train_classifier(
         sources=splits.sources,
         train_examples=len(data.train),
         vocab_size=len(data.encoder),
+        recipe={"preset": cfg.preset, "planned": planned, "monitor": task.monitor,
+                "class_weight": cfg.train.class_weight, "ngrams": wide, "mix": mix},  # fmt: skip
     )
     vectors = _vectors_report(vectors_info) if vectors_info is not None else None
     if vectors is None and resume and run.exists(ck.REPORT):  # the interrupted session measured them
@@ -357,6 +380,16 @@ def train_classifier(
     run.write_json(ck.REPORT, report)
     _plot(run, trainer.state.history, report)
     return out_dir
+
+
+def _task(cfg: Config, data: Encoded, device: torch.device):
+    """The training task: class weights as configured, and the metric that picks the best weights."""
+    from ..training.classify import ClassificationTask, balanced_weights
+
+    labels = [label for _, label in data.train]
+    weights = balanced_weights(labels, len(data.labels)) if cfg.train.class_weight == "balanced" else None
+    monitor = recipe.monitor_for(data.train, len(data.labels))
+    return ClassificationTask(device, class_weights=weights, monitor=monitor)
 
 
 def _vectors_report(info) -> dict[str, Any]:
@@ -387,13 +420,13 @@ def _predict_items(model, items: list, cfg: Config, pad_id: int, device) -> torc
     from ..data import BucketBatchSampler, collate
     from ..models.classifier import predict_proba
 
-    lengths = [min(len(ids), cfg.data.max_len or len(ids)) for ids, _ in items]
+    lengths = [len(ids) for ids, _ in items]
     if cfg.model.use_lengths:
         sampler = BucketBatchSampler(lengths, 256, max_tokens=EVAL_BATCH_TOKENS, shuffle=False)
     else:
         sampler = _in_order(len(items), cfg.train.batch_size)
     order = [i for batch in sampler for i in batch]
-    batches = (collate([items[i] for i in b], pad_id=pad_id, max_len=cfg.data.max_len) for b in sampler)
+    batches = (collate([items[i] for i in b], pad_id=pad_id) for b in sampler)
     probs = predict_proba(model, batches, device)
     out = torch.empty_like(probs)
     out[torch.tensor(order)] = probs
@@ -539,6 +572,8 @@ def load_classifier(run: RunFolder, config: Config, device: torch.device) -> Cla
     labels = _read_labels(run)
     described = f"vocab.json ({len(encoder)} tokens) and labels.json ({len(labels)} classes)"
     n_labels, pad_id = len(labels), encoder.vocab.pad_id
-    build = lambda: TextClassifier.from_config(config.model, len(encoder), n_labels, pad_id=pad_id)  # noqa: E731
+    build = lambda: TextClassifier.from_config(  # noqa: E731
+        config.model, len(encoder), n_labels, pad_id=pad_id, max_len=config.data.max_len
+    )
     model = build_checked_model(run, build, device, described)
     return ClassifierRun(run.path, config, encoder, labels, model.to(device), device)
