@@ -30,7 +30,6 @@ Shape legend: ``N`` batch, ``L`` length, ``D`` directions (2 if bidirectional), 
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +46,7 @@ from .checks import (
     check_state_ranks,
     check_state_sizes,
 )
+from .scripted import scriptable
 from .trace import Trace
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -99,7 +99,6 @@ class _Recurrent(nn.RNNBase):
 
     gates: int  # G: blocks of H rows in each weight
     recorded_names: tuple[str, ...]  # what record=True returns per layer and direction
-    _torch_class: type[nn.RNNBase]  # PyTorch's module of the same cell: what torch.jit.script compiles
 
     def __init__(
         self,
@@ -280,28 +279,11 @@ class _Recurrent(nn.RNNBase):
     def __prepare_scriptable__(self) -> nn.RNNBase:
         """What ``torch.jit.script`` compiles: PyTorch's own module on this layer's parameters.
 
-        Its ``forward(input, hx)`` is this layer's fast path for a tensor or ``PackedSequence``
-        (``lengths=`` and ``record=`` are not part of a scripted call). Note that, as for any
-        ``__prepare_scriptable__``, ``torch.jit.script(model)`` swaps it into ``model`` in place.
+        Its ``forward(input, hx=None)`` is this layer's fast path for a tensor, batched or not
+        (see :mod:`rnnkit.nn.scripted`; ``lengths=`` and ``record=`` are for eager calls and tracing).
+        As for any ``__prepare_scriptable__``, ``torch.jit.script(model)`` swaps it into ``model``.
         """
-        with warnings.catch_warnings():  # the dropout warning was given when this layer was built
-            warnings.simplefilter("ignore")
-            twin = self._torch_class(*self._torch_arguments(), device="meta")
-        for name in self._flat_weights_names:
-            setattr(twin, name, getattr(self, name))
-        twin._init_flat_weights()
-        return twin.train(self.training)
-
-    def _torch_arguments(self) -> tuple:
-        return (
-            self.input_size,
-            self.hidden_size,
-            self.num_layers,
-            self.bias,
-            self.batch_first,
-            self.dropout,
-            self.bidirectional,
-        )
+        return scriptable(self)
 
     # -- reference path ---------------------------------------------------------------------------
 
@@ -402,7 +384,6 @@ class RNN(_Recurrent):
 
     gates = 1
     recorded_names = ("h",)
-    _torch_class = nn.RNN
 
     def __init__(
         self,
@@ -434,10 +415,6 @@ class RNN(_Recurrent):
     def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
         h, gates = rnn_step(x, state[0], *weights[:4], nonlinearity=self.nonlinearity)
         return (h,), gates
-
-    def _torch_arguments(self) -> tuple:
-        arguments = super()._torch_arguments()
-        return (*arguments[:3], self.nonlinearity, *arguments[3:])
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -484,7 +461,6 @@ class LSTM(_Recurrent):
 
     gates = 4
     recorded_names = ("h", "c", "i", "f", "g", "o")
-    _torch_class = nn.LSTM
 
     def __init__(
         self,
@@ -521,9 +497,6 @@ class LSTM(_Recurrent):
             h = F.linear(h, weights[4])  # (N, P)
         return (h, c), gates
 
-    def _torch_arguments(self) -> tuple:
-        return (*super()._torch_arguments(), self.proj_size)
-
     def extra_repr(self) -> str:
         text = super().extra_repr()
         return text + (f", forget_bias={self.forget_bias}" if self.forget_bias else "")
@@ -555,7 +528,6 @@ class GRU(_Recurrent):
 
     gates = 3
     recorded_names = ("h", "r", "z", "n")
-    _torch_class = nn.GRU
 
     def __init__(
         self,
