@@ -351,3 +351,43 @@ def test_eval_prints_scikit_learns_report_layout_and_writes_predictions(run, dat
     assert {"macro_avg", "weighted_avg", "train_examples", "vocab_size"} <= set(report)
     assert report["train_examples"] == 81 and report["macro_avg"]["support"] == 30
     one_line_error(invoke("eval", run, "--data", test, "--predictions", tmp_path / "p.xlsx"), ".jsonl")
+
+
+# --- plots ---------------------------------------------------------------------------------------------
+def test_training_loss_is_logged_every_few_steps_for_the_curves(data, tmp_path):
+    """Regression: curves.png drew the training loss only at evaluations (two points for a short run)."""
+    import torch
+
+    from rnnkit.training.loop import LOSS_LOG_POINTS, Trainer, TrainState
+
+    train, _ = data
+    result = invoke("train", "--data", train, "--out", tmp_path / "r", "--quiet", *option_args(TINY))
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "r" / "trainer_state.pt", weights_only=True)["state"]
+    steps = state["step"]
+    assert [p[0] for p in state["loss_log"]] == list(range(1, steps + 1))  # one point per step here
+    trainer = Trainer.__new__(Trainer)
+    trainer.state = TrainState()
+    for step in range(1, 5001):
+        trainer.state.step = step
+        trainer._log_loss(1.0 / step)
+    log = trainer.state.loss_log
+    assert LOSS_LOG_POINTS // 2 <= len(log) <= LOSS_LOG_POINTS and log[-1][0] > 4900
+
+
+def test_confusion_matrix_stays_readable_from_2_to_100_classes(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from rnnkit.training.plots import plot_confusion, top_confusions
+
+    sizes = {}
+    for c in (2, 43, 100):
+        counts = np.eye(c, dtype=int) * 20 + 1
+        plot_confusion(counts.tolist(), [f"class number {i}" for i in range(c)], tmp_path / f"{c}.png")
+        sizes[c] = Image.open(tmp_path / f"{c}.png").size
+    assert sizes[2][0] < 900 and sizes[43][0] > 1500 and sizes[100][0] > sizes[43][0]
+    # at least ~15 pixels per class row: labels of 7-8 points stay legible
+    assert sizes[43][1] / 43 >= 15 and sizes[100][1] / 100 >= 15
+    pairs = top_confusions([[8, 2, 0], [5, 4, 1], [0, 0, 9]], ["a", "b", "c"], k=2)
+    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("b", "a", 5), ("a", "b", 2)]

@@ -378,7 +378,7 @@ def train_classifier(
     if vectors is not None:
         report["vectors"] = vectors
     run.write_json(ck.REPORT, report)
-    _plot(run, trainer.state.history, report)
+    _plot(run, trainer.state.history, report, trainer.state.loss_log)
     return out_dir
 
 
@@ -441,10 +441,10 @@ def _report(model, items: list, names: list[str], cfg: Config, device) -> dict[s
     return classification_report(y_true, probs.argmax(dim=1).tolist(), names)
 
 
-def _plot(run: RunFolder, history: list[dict], report: dict) -> None:
+def _plot(run: RunFolder, history: list[dict], report: dict, loss_log: list | None = None) -> None:
     from ..training.plots import plot_confusion, plot_curves
 
-    plot_curves(history, run.file(ck.CURVES))
+    plot_curves(history, run.file(ck.CURVES), loss_log=loss_log)
     plot_confusion(report["confusion"], report["labels"], run.file(ck.CONFUSION))
 
 

@@ -104,7 +104,7 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
         sources=sources,
     )
     run.write_json(ck.REPORT, report)
-    plot_curves(trainer.state.history, run.file(ck.CURVES))
+    plot_curves(trainer.state.history, run.file(ck.CURVES), loss_log=trainer.state.loss_log)
     return out_dir
 
 

@@ -45,6 +45,7 @@ from ..utils import resolve_device, set_seed
 from .checkpoint import RunFolder
 
 _END = object()  # marks the end of an epoch's batches
+LOSS_LOG_POINTS = 400  # at most this many (and at least half as many) training-loss points for curves.png
 CHECKPOINT_EVERY_S = 300.0  # besides evaluations: a checkpoint after the first step and then this often
 
 
@@ -133,6 +134,10 @@ class TrainState:
     bad_evals: int = 0  # evaluations since the last improvement
     by_time: bool = False  # the schedule follows the time budget (the steps would not fit in it)
     history: list[dict[str, Any]] = field(default_factory=list)  # every evaluation record
+    loss_log: list[list[float]] = field(default_factory=list)  # [step, mean training loss], for curves.png
+    loss_every: int = 1  # steps per loss_log point (doubles whenever the log passes LOSS_LOG_POINTS)
+    loss_sum: float = 0.0  # training loss summed since the last loss_log point
+    loss_steps: int = 0  # steps summed in loss_sum
 
 
 @dataclass
@@ -465,6 +470,7 @@ class Trainer:
         if self.distributed is not None:  # the whole batch's figures, all ranks together
             loss_value, stats = self.distributed.reduce_step(loss_value, stats)
         state.step += 1
+        self._log_loss(loss_value)
         state.train_s += time.perf_counter() - fetched
         state.tokens += int(stats.get("tokens", 0))
         window["loss"] += loss_value
@@ -485,6 +491,22 @@ class Trainer:
         if "correct" in window and window.get("examples"):
             logs["accuracy"] = window["correct"] / window["examples"]
         self._call("on_step_end", self, logs)
+
+    def _log_loss(self, loss: float) -> None:
+        """Add one step's loss to ``state.loss_log`` (a point per ``loss_every`` steps; when the log grows
+        past :data:`LOSS_LOG_POINTS`, neighbouring points are merged and ``loss_every`` doubles)."""
+        state = self.state
+        state.loss_sum += loss
+        state.loss_steps += 1
+        if state.loss_steps < state.loss_every:
+            return
+        state.loss_log.append([state.step, state.loss_sum / state.loss_steps])
+        state.loss_sum, state.loss_steps = 0.0, 0
+        if len(state.loss_log) > LOSS_LOG_POINTS:
+            log = state.loss_log
+            merged = [[b[0], (a[1] + b[1]) / 2] for a, b in zip(log[::2], log[1::2], strict=False)]
+            state.loss_log = merged + log[len(merged) * 2 :]  # an odd last point stays as it is
+            state.loss_every *= 2
 
     def _checkpoint_if_due(self, start: float) -> None:
         """Checkpoint after the first step and every ``checkpoint_every_s`` seconds, so that a run stopped at
