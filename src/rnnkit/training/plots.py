@@ -103,7 +103,7 @@ def top_confusions(confusion: Sequence[Sequence[int]], labels: Sequence[str], k:
     totals = np.maximum(counts.sum(axis=1), 1)
     off = [(int(counts[i, j]), i, j) for i in range(len(labels)) for j in range(len(labels)) if i != j]
     off = sorted((t for t in off if t[0] > 0), key=lambda t: (-t[0], t[1], t[2]))[:k]
-    return [{"true": labels[i], "predicted": labels[j], "count": n, "share": round(n / totals[i], 4)}
+    return [{"true": labels[i], "predicted": labels[j], "count": n, "share": round(float(n / totals[i]), 4)}
             for n, i, j in off]  # fmt: skip
 
 
