@@ -391,3 +391,39 @@ def test_confusion_matrix_stays_readable_from_2_to_100_classes(tmp_path):
     assert sizes[43][1] / 43 >= 15 and sizes[100][1] / 100 >= 15
     pairs = top_confusions([[8, 2, 0], [5, 4, 1], [0, 0, 9]], ["a", "b", "c"], k=2)
     assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("b", "a", 5), ("a", "b", 2)]
+
+
+def test_inspect_page_is_bounded_and_states_are_embedded_once_compactly(run, tmp_path, monkeypatch):
+    """Regression: a 600-character text on the char LM made a 20 MB page (decimal JSON of every state)."""
+    import rnnkit.inspect.report as report
+
+    monkeypatch.setattr(report, "MAX_PAGE_VALUES", 8 * 4 * 10)  # 10 tokens of this 1-layer GRU (h r z n × 8)
+    page = tmp_path / "r.html"
+    result = invoke("inspect", run, " ".join(["goal"] * 30), "--out", page)
+    assert result.exit_code == 0, result.output
+    assert "the text has 30 tokens; inspecting the first 10" in result.stderr
+    data = report.read_report_data(page)
+    assert len(data["tokens"]) == 10 and len(data["states"][0][0]["h"]) == 10
+    text = page.read_text()
+    assert text.count('"states_f32"') == 1 and '"states":null' in text
+
+
+def test_heatmap_says_which_units_it_shows_and_labels_its_colour_bar(run, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    import rnnkit
+
+    seen = {}
+    original = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        seen["titles"] = [ax.get_title() for ax in self.axes]
+        seen["labels"] = [ax.get_ylabel() for ax in self.axes]
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    inspection = rnnkit.load(run, device="cpu").inspect("goal team win")
+    inspection.save_png(tmp_path / "h.png", name="z", max_units=4)
+    title = "update gate z (layer 0, forward): the 4 of 8 units that vary most over the text"
+    assert seen["titles"][0] == title
+    assert "gate value (0 = closed, 1 = open)" in seen["labels"]

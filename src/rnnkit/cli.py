@@ -544,7 +544,7 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
     if not hasattr(loaded, "model"):
         raise ConfigError(f"{run} is an export; inspect needs the run folder it was exported from")
     try:  # every check before any file is written: a failed inspect leaves report.html as it was
-        inspection = inspect_text(loaded, text)
+        inspection = inspect_text(loaded, text, max_tokens=_page_tokens(loaded.config.model))
         d = 0 if direction == "forward" else 1
         k = inspection.num_layers - 1 if layer is None else layer
         _check_heatmap_choice(inspection, k, d, state, png is not None or layer is not None)
@@ -569,6 +569,16 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
         return
     _print_inspection(inspection, units)
     click.echo(f"report: {out}" + (f"\nheatmap: {png}" if png else ""))
+
+
+def _page_tokens(model) -> int:
+    """The most tokens `inspect` reads, so the page stays a few MB (a longer text is cut, with a warning)."""
+    from .inspect.record import MAX_TOKENS
+    from .inspect.report import page_token_limit
+
+    names = {"lstm": 6, "gru": 4, "rnn": 1}.get(model.cell, 6)  # h (c) and the gates, per unit
+    per_token = model.layers * (2 if model.bidirectional else 1) * names * model.hidden_dim
+    return min(MAX_TOKENS, page_token_limit(per_token))
 
 
 def _check_heatmap_choice(inspection, layer: int, direction: int, state: str, asked: bool) -> None:

@@ -54,11 +54,15 @@ def save_heatmap(
     layer = inspection.num_layers - 1 if layer is None else layer
     values = inspection.states(layer, direction, name)  # (L, H)
     hidden = values.shape[1]
-    if units is None:
+    if units is not None:
+        which = f"units {', '.join(map(str, list(units)[:8]))}{' …' if len(units) > 8 else ''} (chosen)"
+    elif hidden > max_units:
+        spread = values.std(dim=0) if values.shape[0] > 1 else values.abs()[0]
+        units = sorted(torch.topk(spread, max_units).indices.tolist())
+        which = f"the {max_units} of {hidden} units that vary most over the text"
+    else:
         units = list(range(hidden))
-        if hidden > max_units:
-            spread = values.std(dim=0) if values.shape[0] > 1 else values.abs()[0]
-            units = sorted(torch.topk(spread, max_units).indices.tolist())
+        which = f"all {hidden} units"
     bad = [u for u in units if not 0 <= u < hidden]
     if bad:
         raise ValueError(f"units must be in 0..{hidden - 1}, got {bad}")
@@ -81,13 +85,30 @@ def save_heatmap(
     ax.set_yticks(range(len(units)))
     ax.set_yticklabels([f"★{u}" if u in marked else str(u) for u in units], fontsize=7)
     where = f"layer {layer}, {'forward' if direction == 0 else 'reverse'}"
-    ax.set_title(f"{name} per token and unit ({where})", fontsize=10)
+    stars = "; ★ = ranked by --find-units" if marked else ""
+    ax.set_title(f"{NAMES.get(name, name)} ({where}): {which}{stars}", fontsize=10)
     ax.set_ylabel("unit")
-    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    ax.set_xlabel("token")
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label=_value_label(name))
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=dpi)
     return list(units)
+
+
+NAMES = {
+    "h": "hidden state h", "c": "cell state c", "i": "input gate i", "f": "forget gate f", "g": "candidate g",
+    "o": "output gate o", "r": "reset gate r", "z": "update gate z", "n": "new state n",
+}  # fmt: skip
+
+
+def _value_label(name: str) -> str:
+    """What the colour bar measures."""
+    if name in GATES_01:
+        return "gate value (0 = closed, 1 = open)"
+    if name == "c":
+        return "cell state value (unbounded; red > 0 > blue)"
+    return "activation (red > 0 > blue)"
 
 
 def _shown(token: str) -> str:

@@ -49,8 +49,33 @@
   function directionName(d) {
     return d === 0 ? "forward" : "reverse";
   }
+  // States arrive as base64 little-endian float32 (states_f32), decoded once per layer/direction/name and
+  // shown with the fewest digits that are still the same float32 (as Python writes them).
+  const decoded = {};
+  function shortest(v) {
+    if (!Number.isFinite(v)) return v;
+    for (let d = 6; d <= 9; d++) {
+      const x = Number(v.toPrecision(d));
+      if (Math.fround(x) === v) return x;
+    }
+    return v;
+  }
+  function float32s(b64) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
+    return new Float32Array(bytes.buffer);
+  }
   function matrix() {
-    return data.states[view.layer][view.direction][view.name]; // [L][H]
+    if (data.states) return data.states[view.layer][view.direction][view.name]; // [L][H]
+    const key = `${view.layer}/${view.direction}/${view.name}`;
+    if (!decoded[key]) {
+      const flat = float32s(data.states_f32[view.layer][view.direction][view.name]);
+      const rows = [];
+      for (let t = 0; t < L; t++) rows.push(Array.from(flat.subarray(t * H, (t + 1) * H), shortest));
+      decoded[key] = rows;
+    }
+    return decoded[key];
   }
   function scaleOf(name, values) {
     if (GATES_01.has(name)) return { kind: "seq", lo: 0, hi: 1 };
