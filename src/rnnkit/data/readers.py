@@ -401,7 +401,7 @@ def _keep_nonempty(examples: Iterator[Example], path: Path, strict: bool) -> Ite
     for example in examples:
         if not example.text:
             if strict:
-                raise DataError("empty text (strict mode makes this an error)", example.path, example.line)
+                raise DataError("empty text (read with strict=True)", example.path, example.line)
             skipped += 1
             first_empty = first_empty or example
             continue
@@ -413,7 +413,7 @@ def _keep_nonempty(examples: Iterator[Example], path: Path, strict: bool) -> Ite
         where, line = first_empty.path, first_empty.line
         first = f"line {line}" if line is not None else where
         logger.warning(
-            "%s: skipped %d example(s) with empty text (the first at %s); strict mode makes this an error",
+            "%s: skipped %d example(s) with empty text (the first at %s)",
             path,
             skipped,
             first,
