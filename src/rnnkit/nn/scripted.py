@@ -59,9 +59,11 @@ class ScriptedLSTM(nn.LSTM):
             h0 = torch.zeros(rows, n, real_size, dtype=input.dtype, device=input.device)
             c0 = torch.zeros(rows, n, self.hidden_size, dtype=input.dtype, device=input.device)
         else:
-            if hx[0].dim() != hx[1].dim() or hx[0].dim() != input.dim():
+            rank = 3 if batched else 2
+            if hx[0].dim() != rank or hx[1].dim() != rank:
+                kind = "batched 3-D" if batched else "unbatched 2-D"
                 raise RuntimeError(
-                    f"For {input.dim()}-D input, hx and cx should also be {input.dim()}-D but got "
+                    f"For {kind} input, hx and cx should also be {rank}-D but got "
                     f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
                 )
             h0 = _batched_hidden(hx[0], batched)
