@@ -363,6 +363,21 @@ def test_recorded_gru_gates_recompute_the_state():
     torch.testing.assert_close(h[:, -1], h_n[0])
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_recording_with_a_projection_and_without_bias_gives_the_fast_path_numbers(bias):
+    theirs = torch.nn.LSTM(E, H, num_layers=2, bidirectional=True, proj_size=2, bias=bias, batch_first=True)
+    ours = LSTM(E, H, num_layers=2, bidirectional=True, proj_size=2, bias=bias, batch_first=True).double()
+    ours.load_state_dict(theirs.state_dict())
+    x, lengths = inputs(torch.float64), torch.tensor(RAGGED)
+    output, (h_n, c_n), trace = ours(x, lengths=lengths, record=True)
+    assert trace.get(1, 1, "h").shape == (N, L, 2) and trace.get(1, 1, "c").shape == (N, L, H)
+    assert h_n.shape == (4, N, 2) and c_n.shape == (4, N, H)
+    expected, (expected_h, expected_c) = run_torch(theirs.double(), x, lengths)
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close((h_n, c_n), (expected_h, expected_c))
+    torch.testing.assert_close(torch.cat([trace.get(1, 0, "h"), trace.get(1, 1, "h")], dim=-1), output)
+
+
 def test_recording_keeps_gradients_and_works_with_backend_fast():
     ours, _ = make_pair("lstm", 1, False, backend="fast")
     x = inputs()

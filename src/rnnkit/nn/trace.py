@@ -24,6 +24,7 @@ class Trace:
     GRU       ``"h"``, ``"r"``, ``"z"``, ``"n"``
     ========  =========================================================
 
+    An LSTM with ``proj_size = P`` records the projected ``h``, ``[N, L, P]``.
     Index ``t`` is token ``t`` in both directions (the reverse direction is stored in token order,
     not in the order it ran). Values at padded steps are zero. Tensors are always batch-first and
     keep their autograd history.
