@@ -661,7 +661,7 @@ def serve_command(run, **settings) -> None:
     Listens on 127.0.0.1 unless --host says otherwise. Ctrl-C stops it once in-flight requests finish.
     """
     from .errors import require_extra
-    from .serve.settings import ServeSettings
+    from .serve.settings import ServeSettings, check_port_free
 
     options = ServeSettings(**settings)
     require_extra("serve", "fastapi", "uvicorn")
@@ -674,6 +674,7 @@ def serve_command(run, **settings) -> None:
 
         torch.set_num_threads(options.threads)
     _check_port(options.host, options.port)
+    check_port_free(options.host, options.port)  # before announcing: a port in use is one line
     url = f"http://{options.host}:{options.port}/"
     click.echo(f"rnnkit: serving {run} ({options.backend}) on {url}", err=True)
     serve(run, options)
@@ -755,7 +756,7 @@ def generate_command(run, prime, length, temperature, top_k, top_p, seed, device
     from .errors import RunFolderError
     from .generate import check_options
 
-    check_options(length, temperature, top_k, top_p)
+    check_options(length, temperature, top_k, top_p, seed)
     loaded = api.load(run, device=device)
     if not isinstance(loaded, api.LanguageModelRun):
         raise RunFolderError(

@@ -420,6 +420,8 @@ def resolve_config(
             raise ConfigError(f"{path}: not a readable JSON config ({e})") from None
         except RecursionError:
             raise ConfigError(f"{path}: not a JSON config (nested too deeply)") from None
+        except ValueError as e:  # e.g. an integer of over 4300 digits
+            raise ConfigError(f"{path}: not a readable JSON config ({e})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a JSON object, got {type(loaded).__name__}")
         layers.append((_flatten(loaded, str(path)), str(path)))

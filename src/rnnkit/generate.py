@@ -44,12 +44,21 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError
+from .limits import check_text
 
 logger = logging.getLogger(__name__)
 
 
+MAX_LENGTH = 1_000_000  # most tokens one generation may ask for
+MAX_SEED = 2**64 - 1  # torch.Generator's seeds are 64-bit
+
+
 def check_options(
-    length: int, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
 ) -> None:
     """Raise :class:`~rnnkit.errors.ConfigError` naming the first option out of range.
 
@@ -60,12 +69,19 @@ def check_options(
     """
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ConfigError(f"--length must be ≥ 1 token, got {length!r}")
+    if length > MAX_LENGTH:
+        raise ConfigError(f"--length must be at most {MAX_LENGTH:,} tokens, got {length:,}")
     if not isinstance(temperature, (int, float)) or not temperature >= 0 or math.isinf(temperature):
         raise ConfigError(f"--temperature must be ≥ 0 (0 = greedy), got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ConfigError(f"--top-k must be ≥ 1, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0.0 < top_p <= 1.0):
         raise ConfigError(f"--top-p must be in (0, 1], got {top_p!r}")
+    bad_seed = isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    if seed is not None and bad_seed:
+        from .config import short_repr
+
+        raise ConfigError(f"--seed must be an integer in 0..2**64-1, got {short_repr(seed)}")
 
 
 def sample_next(
@@ -96,11 +112,16 @@ def sample_next(
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
+    # The best token at exactly 0 before dividing, and the temperature and top_p kept inside float32's
+    # range: any temperature > 0 (1e-300 or 1e308) then leaves a well-defined softmax, never NaN.
+    logits = logits.float()
+    temperature = min(max(temperature, 1e-30), 1e30)
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (N, 1)
         logits = logits.masked_fill(logits < kth, -math.inf)
     if top_p is not None and top_p < 1.0:
+        top_p = max(top_p, 1e-30)  # a smaller p keeps the first token alone, as 1e-30 does
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(dim=-1)
         before = probs.cumsum(dim=-1) - probs  # probability of the more likely tokens
@@ -250,7 +271,8 @@ def stream(
     Raises:
         ConfigError: an option out of range (checked before anything is yielded).
     """
-    check_options(length, temperature, top_k, top_p)
+    check_options(length, temperature, top_k, top_p, seed)
+    check_text(prime, "--prime")
     prime_ids = _prime_ids(encoder, prime) if prime else []
     return _stream(model, encoder, prime, prime_ids, length, temperature, top_k, top_p, seed)
 

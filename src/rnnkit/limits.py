@@ -153,6 +153,24 @@ def check_out_dir(path: str | os.PathLike) -> None:
     os.unlink(name)
 
 
+def check_text(text: str, what: str) -> None:
+    """Raise :class:`~rnnkit.errors.ConfigError` if ``text`` holds a lone surrogate (``"\\ud800"``, or the
+    ``\\udcff`` Python makes of a command-line argument that is not UTF-8): it cannot be tokenized back
+    into bytes, printed, or sent as JSON.
+
+    >>> check_text("café", "--prime")
+    >>> check_text("a" + chr(0xDCFF) + "b", "--prime")
+    Traceback (most recent call last):
+    ...
+    rnnkit.errors.ConfigError: --prime is not valid UTF-8 text (a lone surrogate at character 2)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        where = f"a lone surrogate at character {e.start + 1}"
+        raise ConfigError(f"{what} is not valid UTF-8 text ({where})") from None
+
+
 # --- weights files as untrusted input ----------------------------------------------------------------------
 _DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,

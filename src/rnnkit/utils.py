@@ -37,6 +37,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as e:
         raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}") from e
+    if resolved.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for, but CUDA is not available; use --device cpu")
     return resolved

@@ -8,8 +8,9 @@ file and line.
 
 Limits keep a damaged or hostile file from turning into an unbounded allocation: a line of more than
 :data:`MAX_LINE_CHARS` characters, a table field or example of more than :data:`MAX_FIELD_CHARS`, and
-JSON nested deeper than :data:`MAX_JSON_DEPTH` and a NUL byte are errors naming the file and line. A quoted table field
-that is never closed (it would swallow the rest of the file) is reported with the line where it started.
+JSON nested deeper than :data:`MAX_JSON_DEPTH` and a NUL byte are errors naming the file and line. A quoted
+table field that is never closed (it would swallow the rest of the file) is reported with the line where it
+started.
 
 Formats, chosen by the file's suffix (``.gz`` is stripped first):
 
@@ -388,6 +389,10 @@ def _read_whole(path: Path, limit: int | None = None) -> str:
             raise _corrupt_gzip(path, e) from None
     if limit is not None and len(text) > limit:
         raise DataError(f"longer than {limit:,} characters, the limit for one example", path=path)
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError("NUL byte in the text (is this a binary file?)", path=path, line=line)
     bad = text.find("\ufffd")
     if bad >= 0:
         _warn_undecodable(path, text.count("\n", 0, bad) + 1)

@@ -405,8 +405,8 @@ def _vectors_report(info) -> dict[str, Any]:
 def _read_labels(run: RunFolder) -> list[str]:
     names = run.read_json(ck.LABELS)
     valid = isinstance(names, list) and all(isinstance(n, str) for n in names)
-    if not valid or len(set(names)) != len(names):
-        raise RunFolderError(f"{run.file(ck.LABELS)}: expected a list of distinct class names")
+    if not valid or len(set(names)) != len(names) or len(names) < 2:
+        raise RunFolderError(f"{run.file(ck.LABELS)}: expected a list of at least 2 distinct class names")
     return names
 
 

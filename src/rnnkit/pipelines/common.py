@@ -79,7 +79,10 @@ def build_checked_model(run: RunFolder, build, device: torch.device, described: 
         parameter_count,
     )
 
-    expected = model_on_meta(build).state_dict()
+    try:
+        expected = model_on_meta(build).state_dict()
+    except (ValueError, TypeError) as e:  # the settings in config.json describe no model
+        raise RunFolderError(f"{run.file(ck.CONFIG)}: describes a model that cannot be built ({e})") from None
     check_weights_header(run.file(ck.WEIGHTS), expected, described)
     check_model_memory(parameter_count(expected), training=False, device=device)
     model = build()

@@ -114,12 +114,44 @@ class InspectRequest(BaseModel):
 # ---------------------------------------------------------------------------------------------------
 # middleware: body size and metrics
 # ---------------------------------------------------------------------------------------------------
-class _BodyLimit:
-    """Refuse request bodies over ``limit`` bytes: by Content-Length up front, else while reading."""
+DRAIN_BYTES = 64 * 2**20  # an oversized body is read and discarded up to this much before the 413 ...
+DRAIN_SECONDS = 5.0  # ... and for at most this long, so that every client reads the answer
+BODY_TIMEOUT = 30.0  # seconds a client may pause while sending a request body
 
-    def __init__(self, app, limit: int):
+
+async def _drain(receive, bound: int = DRAIN_BYTES, timeout: float = DRAIN_SECONDS) -> None:
+    """Read and discard the rest of a request body (up to ``bound`` bytes and ``timeout`` seconds).
+
+    A server that answers 413 and closes the connection while the client is still sending makes the
+    client's operating system see a reset, and clients such as Python's urllib report "connection reset"
+    instead of the 413; reading the body first lets them read the answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen = 0
+    while seen <= bound:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except (asyncio.TimeoutError, Exception):  # a client that stops sending, or a connection gone
+            return
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``limit`` bytes: by Content-Length up front, else while reading; the body
+    is drained first (see :func:`_drain`). A client that pauses over :data:`BODY_TIMEOUT` seconds while
+    sending its body gets 408."""
+
+    def __init__(self, app, limit: int, body_timeout: float = BODY_TIMEOUT):
         self.app = app
         self.limit = limit
+        self.body_timeout = body_timeout
 
     def _error(self, size: str) -> ApiError:
         return ApiError(
@@ -134,18 +166,29 @@ class _BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            error = self._error(f"{int(declared):,}")
+            error = self._error(f"{int(declared[:30]):,}")
             response = _error_response(error.status_code, error.code, error.message, **error.extra)
+            response.headers["connection"] = "close"
             scope.setdefault("state", {})["error_code"] = error.code
+            await _drain(receive)
             return await response(scope, receive, send)
         seen = 0
+        finished = False
 
         async def limited_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, finished
+            if finished:  # the body has been read: wait for the client to go (no timeout)
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except asyncio.TimeoutError:
+                raise ApiError(408, "body_timeout", f"no body data for {self.body_timeout:g} s") from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                finished = not message.get("more_body", False)
                 if seen > self.limit:
+                    if not finished:
+                        await _drain(receive)
                     raise self._error(f"over {self.limit:,}")
             return message
 
@@ -242,7 +285,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # a bug: logged with its traceback by uvicorn
-        return answer(request, 500, "internal_error", f"the server failed: {type(exc).__name__}: {exc}")
+        # The answer names no exception: its text can hold paths and internals (the log has it all).
+        return answer(request, 500, "internal_error", "the server failed on this request; see its log")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -266,7 +310,7 @@ def _model_info(model: Any, settings: ServeSettings) -> dict[str, Any]:
         "vocab_size": len(model.encoder) if getattr(model, "encoder", None) is not None else None,
         "parameters": sum(p.numel() for p in torch_model.parameters()) if torch_model is not None else None,
         "config": None,
-        "run": str(model.path) if getattr(model, "path", None) else None,
+        "run": os.path.basename(os.path.normpath(str(model.path))) if getattr(model, "path", None) else None,
         "rnnkit_version": __version__,
         "limits": {
             name: getattr(settings, name)
@@ -380,6 +424,13 @@ def create_app(model: str | os.PathLike | Any, settings: ServeSettings | None = 
             )
 
     def check_text(text: str, index: int | None = None, field: str = "text") -> None:
+        where = f"{field} {index}" if index is not None else field
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON may escape a lone surrogate ("\ud800"); no text holds one
+            raise ApiError(
+                422, "invalid_text", f"{where} is not valid Unicode text (a lone surrogate at {e.start})"
+            ) from None
         if len(text) > settings.max_chars:
             where = f"{field} {index}" if index is not None else field
             raise ApiError(
@@ -428,7 +479,7 @@ def create_app(model: str | os.PathLike | Any, settings: ServeSettings | None = 
         return JSONResponse({"predictions": [_top(result, body.top_k) for result in results]})
 
     @app.post("/v1/generate", summary="Continue a prime with a language model (optionally streamed)")
-    async def generate(body: GenerateRequest):
+    async def generate(body: GenerateRequest, request: Request):
         require_task("lm", "/v1/generate")
         check_text(body.prime, field="prime")
         if body.length > settings.max_generate_length:
@@ -442,7 +493,7 @@ def create_app(model: str | os.PathLike | Any, settings: ServeSettings | None = 
         if body.stream:
             return StreamingResponse(_ndjson(pieces, jobs), media_type="application/x-ndjson")
         async with jobs:
-            text = await asyncio.to_thread(lambda: "".join(pieces))
+            text = await _until_disconnected(request, pieces)
         return {"text": text, "prime": body.prime, "length": body.length}
 
     @app.post("/v1/inspect", summary="Every token's states and gates, and how the output moves")
@@ -490,6 +541,37 @@ def _generation(model: Any, body: GenerateRequest):
     return model.stream(body.prime, body.length, **options)
 
 
+async def _until_disconnected(request: Request, pieces) -> str:
+    """Join the generated pieces in a worker thread; stop sampling as soon as the client disconnects."""
+    stop = threading.Event()
+
+    def run() -> str:
+        out = []
+        for piece in pieces:
+            out.append(piece)
+            if stop.is_set():
+                break
+        return "".join(out)
+
+    work = asyncio.ensure_future(asyncio.to_thread(run))
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            stop.set()  # the client has gone: the thread stops after its current token
+        return await work
+    finally:
+        watch.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has closed its connection (the request body has already been read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
 async def _ndjson(pieces, jobs: asyncio.Semaphore):
     """One JSON line per generated piece, then ``{"done": true}``; sampling runs in a thread."""
     done = object()
@@ -535,18 +617,110 @@ def serve(
 
     settings = settings or ServeSettings()
     app = create_app(model, settings)
-    uvicorn.run(
-        app,
+    uvicorn.run(_HostCheck(app, settings.hosts_allowed()), **uvicorn_options(settings), log_level=log_level)
+
+
+HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
+MAX_HEADER_BYTES = 64 * 1024  # largest request line + headers
+
+
+def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """uvicorn's settings for a server that slow, idle or numerous clients cannot exhaust: idle keep-alive
+    connections close after ``timeout_keep_alive``; headers must arrive within :data:`HEADER_TIMEOUT`
+    (``HeaderTimeoutH11``) and fit :data:`MAX_HEADER_BYTES`; beyond ``max_connections`` connections
+    a request is answered 503 at once; SIGTERM / Ctrl-C give in-flight requests ``graceful_timeout``.
+    (uvicorn is imported here: it is the ``serve`` extra.)"""
+    return dict(
         host=settings.host,
         port=settings.port,
-        log_level=log_level,
+        http=_header_timeout_protocol(),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.graceful_timeout,
     )
 
 
+def _header_timeout_protocol():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11(H11Protocol):
+        """uvicorn's h11 protocol, closing a connection whose request headers do not arrive in time
+        (uvicorn's own keep-alive timer stops at the first byte, so one byte at a time kept it open)."""
+
+        header_timeout = HEADER_TIMEOUT
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._waiting_cycle = self.cycle
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+        def _disarm(self) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            waiting = self.cycle is self._waiting_cycle or self.cycle is None
+            if waiting and not self.transport.is_closing():
+                self.transport.close()  # no complete request: nothing to answer
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not None and self.cycle is not getattr(self, "_waiting_cycle", None):
+                self._disarm()  # a request's headers arrived
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._disarm()
+                self._arm()  # the next request's headers get the same time
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutH11
+
+
+class _HostCheck:
+    """Answer 400 to a request whose Host header is not one of ``allowed`` (``"*"``: any), so a web page
+    on another site cannot reach a server on localhost through DNS rebinding."""
+
+    def __init__(self, app, allowed: list[str]):
+        self.app = app
+        self.allowed = set(allowed)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and "*" not in self.allowed:
+            raw = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1").strip().lower()
+            if raw.startswith("["):  # [::1]:8000
+                host = raw[1:].split("]", 1)[0]
+            else:  # name:8000, or a bare IPv6 address
+                host = raw.split(":", 1)[0] if raw.count(":") <= 1 else raw
+            if host not in self.allowed:
+                response = _error_response(
+                    400, "host_not_allowed", f"Host {raw[:100]!r} is not served here (see --allowed-hosts)"
+                )
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 @contextmanager
-def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0,
-                    graceful_timeout: float = 30.0) -> Iterator[str]:  # fmt: skip
+def serve_in_thread(
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 30.0,
+    graceful_timeout: float = 30.0,
+    settings: ServeSettings | None = None,
+) -> Iterator[str]:
     """Run ``app`` with uvicorn in a background thread; yield its base URL; stop it gracefully on exit.
 
     For tests, notebooks and benchmarks: ``port=0`` picks a free port.
@@ -556,14 +730,20 @@ def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, tim
         host, port: where to listen.
         timeout: seconds to wait for the server to start.
         graceful_timeout: seconds in-flight requests get to finish when the block ends.
+        settings: if given, run as ``rnnkit serve`` does: its timeouts, connection limit and Host check
+            (:func:`uvicorn_options`), on ``host`` and ``port``.
 
     Raises:
         RuntimeError: the server did not start within ``timeout``.
     """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=graceful_timeout)  # fmt: skip
+    options: dict[str, Any] = {}
+    if settings is not None:
+        options = uvicorn_options(settings)
+        app = _HostCheck(app, settings.hosts_allowed())
+    options.update(host=host, port=port, timeout_graceful_shutdown=graceful_timeout)
+    config = uvicorn.Config(app, log_level="warning", **options)
     server = uvicorn.Server(config)  # off the main thread, uvicorn leaves the signals to the caller
     thread = threading.Thread(target=server.run, name="rnnkit-server", daemon=True)
     thread.start()

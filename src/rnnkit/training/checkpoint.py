@@ -98,6 +98,10 @@ class RunFolder:
             raise RunFolderError(f"{path}: missing from the run folder") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RunFolderError(f"{path}: corrupted JSON ({e})") from None
+        except RecursionError:
+            raise RunFolderError(f"{path}: corrupted JSON (nested too deeply)") from None
+        except ValueError as e:  # e.g. an integer of over 4300 digits
+            raise RunFolderError(f"{path}: corrupted JSON ({e})") from None
 
     # weights ---------------------------------------------------------------------------------------
     def save_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
