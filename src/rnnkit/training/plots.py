@@ -130,7 +130,7 @@ def plot_confusion(
     font = 10 if c <= 12 else 8 if c <= 30 else 7
     listing = c > 12
     if listing:
-        grid = {"width_ratios": [side, 4.0], "wspace": 0.02}
+        grid = {"width_ratios": [side, 4.0], "wspace": 0.3}
         fig, (ax, ax_text) = plt.subplots(1, 2, figsize=(side + 5.0, side), gridspec_kw=grid)
         ax_text.axis("off")
     else:
