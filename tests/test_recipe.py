@@ -201,3 +201,15 @@ def test_imbalanced_data_stops_on_macro_f1(tmp_path):
     report = json.loads((run / "report.json").read_text())
     assert report["recipe"]["monitor"] == "macro_f1" and report["recipe"]["class_weight"] == "balanced"
     assert "macro_f1" in report["best_valid"]
+
+
+def test_cli_summary_names_the_preset_and_both_paths(splits, tmp_path, capsys):
+    train, test = splits
+    args = ["train", "--data", str(train), "--test", str(test), "--out", str(tmp_path / "run"), "--quiet"]
+    for key, value in FAST.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out = capsys.readouterr().out
+    assert exit_info.value.code in (0, None)
+    assert "preset default" in out and "validation accuracy: recurrent path" in out and "n-gram path" in out

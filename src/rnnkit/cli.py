@@ -319,6 +319,7 @@ def _print_train_summary(run) -> None:
         click.echo(f"trained {_how_long(r.get('epochs', 0), r.get('steps', 0))} in "
                    f"{r['train_seconds']:.1f} s, {r.get('tokens_per_s', 0):,.0f} tokens/s "
                    f"on {r.get('device', '?')}; stopped by {r.get('stop_reason', '?')}")  # fmt: skip
+    _print_recipe(r.get("recipe") or {})
     if "vectors" in r:
         v = r["vectors"]
         click.echo(f"vectors: {v['found']:,} of {v['words']:,} words ({v['coverage']:.1%}) found in "
@@ -327,6 +328,20 @@ def _print_train_summary(run) -> None:
     plots = [str(folder.file(n)) for n in (CURVES, CONFUSION) if folder.exists(n)]
     if plots:
         click.echo(f"plots:  {'  '.join(plots)}")
+
+
+def _print_recipe(recipe: dict) -> None:
+    """The preset, what the data planned, and how the two paths of the default recipe scored and mixed."""
+    if not recipe.get("preset"):
+        return
+    planned = "; ".join(recipe.get("planned", {}).values())
+    click.echo(f"preset {recipe['preset']}" + (f" ({planned})" if planned else ""))
+    mix = recipe.get("mix")
+    if mix:
+        metric = "macro-F1" if mix["monitor"] == "macro_f1" else "accuracy"
+        weights = f"{mix['mix']:.2f} : {1 - mix['mix']:.2f}"
+        click.echo(f"validation {metric}: recurrent path {mix['rnn_only']:.4f}, n-gram path "
+                   f"{mix['ngrams_only']:.4f}, mixed {weights} {mix['valid']:.4f}")  # fmt: skip
 
 
 @cli.command("eval")

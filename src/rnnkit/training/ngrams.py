@@ -4,8 +4,10 @@ regression by full-batch L-BFGS, its strength chosen on the validation data.
 The objective is scikit-learn's ``LogisticRegression(C)``: ``C · Σ_i CE_i + ½‖W‖²``, here divided by
 ``C · n`` (the same minimiser). Only features seen in at least two training texts take part (the others
 have ``idf = 0``), so the solve works on a small dense block however large the hash table is. ``C`` is
-tried from strong to weak regularisation, each solve starting from the last, and the one with the best
-validation accuracy is kept (the stronger on a tie).
+tried from strong to weak regularisation, each solve starting from the last, and the one with the lowest
+validation log-loss is kept: log-loss varies smoothly with ``C`` where accuracy on a few hundred validation
+texts jumps about (on the tuning suite's validation splits it picked ``C`` = 1–2 by accuracy, 8–64 by
+log-loss, and log-loss's choice scored higher on held-out data).
 
 >>> import torch
 >>> from rnnkit.models.ngrams import NgramLinear
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 
 from ..models.ngrams import NgramLinear
 
-C_GRID = (1.0, 4.0, 16.0, 64.0)  # inverse regularisation strengths tried (scikit-learn's C)
+C_GRID = (4.0, 16.0, 64.0)  # inverse regularisation strengths tried (scikit-learn's C)
 CHUNK = 512  # texts per batch when computing features
 
 
@@ -93,7 +95,7 @@ def _solve(x, xt, targets, w, b, c: float, max_iter: int) -> None:
     n = x.shape[0]
     lam = 1.0 / (c * n)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-6, tolerance_change=1e-10)  # fmt: skip
+                            tolerance_grad=1e-5, tolerance_change=1e-7)  # fmt: skip
 
     def closure():
         log_p = torch.log_softmax(x @ w + b, dim=1)  # (n, C)
@@ -114,7 +116,7 @@ def fit_ngrams(
     max_iter: int = 100,
     ignore: Sequence[int] = (0, 1),
 ) -> dict[str, Any]:
-    """Fit ``wide`` on ``train`` and pick the regularisation by accuracy on ``valid``.
+    """Fit ``wide`` on ``train`` and pick the regularisation by log-loss on ``valid``.
 
     Args:
         wide: the n-gram path; its ``idf``, ``weight`` and ``bias`` are overwritten.
@@ -149,17 +151,19 @@ def fit_ngrams(
         x_train, x_valid = x_train.to_sparse_csr(), x_valid.to_sparse_csr()
     w = torch.zeros(x_train.shape[1], classes)
     b = torch.zeros(classes)
-    best: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
+    best: tuple[float, float, float, torch.Tensor, torch.Tensor] | None = None
     for c in c_grid:
         _solve(x_train, xt_train, targets, w, b, c, max_iter)
-        accuracy = float(((x_valid @ w + b).argmax(1) == y_valid).float().mean())
-        if best is None or accuracy > best[0]:
-            best = (accuracy, c, w.clone(), b.clone())
-    accuracy, c, w_best, b_best = best
+        logits = x_valid @ w + b
+        loss = float(F.cross_entropy(logits, y_valid))
+        if best is None or loss < best[0]:
+            accuracy = float((logits.argmax(1) == y_valid).float().mean())
+            best = (loss, accuracy, c, w.clone(), b.clone())
+    loss, accuracy, c, w_best, b_best = best
     with torch.no_grad():
         wide.weight.zero_()
         if len(active):
             wide.weight[active] = w_best[: len(active)]
         wide.bias.copy_(b_best)
-    return {"C": c, "valid_accuracy": round(accuracy, 4), "features": kept,
+    return {"C": c, "valid_accuracy": round(accuracy, 4), "valid_loss": round(loss, 4), "features": kept,
             "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
