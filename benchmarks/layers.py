@@ -57,11 +57,11 @@ def variant_fn(name: str, cell: str, e: int, h: int, bidirectional: bool, device
     ours_cls, torch_cls = LAYERS[cell]
     theirs = torch_cls(e, h, bidirectional=bidirectional, batch_first=True).to(device)
     if name in ("fast", "reference"):
-        ours = ours_cls(e, h, bidirectional=bidirectional, backend=name).to(device)
+        ours = ours_cls(e, h, bidirectional=bidirectional, batch_first=True, backend=name).to(device)
         ours.load_state_dict(theirs.state_dict())
 
         def run(x, lengths):
-            output, final = ours(x, lengths)
+            output, final = ours(x, lengths=lengths)
             return output, final[0] if isinstance(final, tuple) else final
 
         return run, ours

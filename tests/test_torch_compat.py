@@ -265,6 +265,25 @@ def test_hidden_size_zero_is_refused_as_torch_does():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", list(LAYERS))
+def test_hx_positional_or_keyword_and_unbatched(mode, backend):
+    """``m(x, h0)`` and ``m(x, hx=h0)`` as torch takes them, time-major by default, and one unbatched
+    sequence ``[L, E]`` with a ``[num_layers·D, H]`` state (test_modules.py's no-batch-dim samples)."""
+    ours, theirs = twin(mode, 3, 5, 2, bidirectional=True, backend=backend)
+    x = torch.randn(6, 4, 3, dtype=torch.float64)
+    h0 = torch.randn(4, 4, 5, dtype=torch.float64)
+    hx = (h0, torch.randn_like(h0)) if mode == "LSTM" else h0
+    expected = theirs(x, hx)
+    assert_same_result(ours(x, hx), expected, atol=1e-12)
+    assert_same_result(ours(x, hx=hx), expected, atol=1e-12)
+    one = tuple(s[:, 0] for s in as_tuple(hx))
+    one = one if mode == "LSTM" else one[0]
+    assert_same_result(ours(x[:, 0], one), theirs(x[:, 0], one), atol=1e-12)
+    with pytest.raises(RuntimeError, match="For unbatched 2-D input"):
+        ours(x[:, 0], hx)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", list(LAYERS))
 def test_rnn_initial_hidden_state(mode, backend):
     """test_nn.py ``test_rnn_initial_hidden_state``: a zero ``hx`` equals no ``hx``."""
     rnn = LAYERS[mode][0](30, 20, 2, backend=backend)

@@ -184,9 +184,11 @@ def _with_padding_feature(mode: str, weights: list[Tensor], per: int) -> list[Te
     """Each direction's ``weight_ih`` (every ``per``-th weight) with the saturating column appended
     (``[G·H, E+1]``)."""
     out = list(weights)
+    # torch.compile folds the constant into its graph; the cache is for eager calls
+    column = _saturating_column.__wrapped__ if torch.compiler.is_compiling() else _saturating_column
     for i in range(0, len(out), per):
         w = out[i]
-        out[i] = torch.cat([w, _saturating_column(mode, w.shape[0], w.dtype, w.device)], dim=1)
+        out[i] = torch.cat([w, column(mode, w.shape[0], w.dtype, w.device)], dim=1)
     return out
 
 
