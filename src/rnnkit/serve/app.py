@@ -148,10 +148,10 @@ class _BodyLimit:
     is drained first (see :func:`_drain`). A client that pauses over :data:`BODY_TIMEOUT` seconds while
     sending its body gets 408."""
 
-    def __init__(self, app, limit: int, body_timeout: float = BODY_TIMEOUT):
+    def __init__(self, app, limit: int, body_timeout: float | None = None):
         self.app = app
         self.limit = limit
-        self.body_timeout = body_timeout
+        self.body_timeout = BODY_TIMEOUT if body_timeout is None else body_timeout
 
     def _error(self, size: str) -> ApiError:
         return ApiError(
