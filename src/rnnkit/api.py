@@ -180,8 +180,9 @@ def _absolute_paths(cfg: Config, config_folder: Path | None, given: dict[str, An
 
 
 def _check_replaceable(out_dir: Path) -> None:
-    """A new run may replace an rnnkit run folder or fill an empty (or missing) folder, nothing else."""
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+    """A new run may replace an rnnkit run folder or fill an empty (or missing) folder, nothing else.
+    A folder holding only the temp files of a run killed while writing its first file counts as empty."""
+    if not out_dir.is_dir() or all(_is_leftover(p) for p in out_dir.iterdir()):
         return
     try:
         raw = RunFolder(out_dir).read_json(ck.CONFIG) if is_run(out_dir) else None
@@ -192,6 +193,13 @@ def _check_replaceable(out_dir: Path) -> None:
             f"--out {out_dir}: the folder holds files but is not an rnnkit run folder, so it is not "
             f"replaced; choose a new or empty folder"
         )
+
+
+def _is_leftover(path: Path) -> bool:
+    """Whether ``path`` is a temp file an atomic write of a run file left (``.config.json.x1y2.tmp``)."""
+    names = (ck.CONFIG, ck.VOCAB, ck.LABELS, ck.WEIGHTS, ck.TRAINER_STATE, ck.METRICS, ck.REPORT)
+    prefixes = tuple(f".{n}." for n in names)
+    return path.is_file() and path.name.endswith(".tmp") and path.name.startswith(prefixes)
 
 
 def _value(cfg: Config, name: str) -> Any:
