@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """The AG News downloader against a local HTTP server, its parser and its cleaning."""
 
 import collections
@@ -32,7 +33,7 @@ REAL_TEST = SHARED / "datasets" / "ag_news" / "original" / "test.csv"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    mode = "ok"  # "ok", or "truncate": announce the full length, send half, close
+    mode = "ok"  # "ok"; "truncate": announce the full length, send half, close; "endless": never stop
 
     def do_GET(self):
         folder, _, name = self.path.rpartition("/")
@@ -40,6 +41,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if folder != "/data/ag_news_csv" or name not in RAW:
             self.send_error(404)
             return
+        if self.mode == "endless":  # a broken mirror: no length, and data without end
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                return
         body = RAW[name].encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -64,6 +73,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.delenv("RNNKIT_OFFLINE", raising=False)
     md5 = {split: hashlib.md5(text.encode()).hexdigest() for split, text in RAW.items()}
     monkeypatch.setattr(download, "AG_NEWS_MD5", md5)
+    monkeypatch.setattr(download, "AG_NEWS_SHA256", dict.fromkeys(md5))  # recorded on download instead
     yield handler
     httpd.shutdown()
     httpd.server_close()
@@ -92,7 +102,7 @@ def test_download_verify_parse_and_clean(server, tmp_path):
     size = len(RAW["test"].encode())
     assert calls[0] == (0, size) and calls[-1] == (size, size)
     assert (tmp_path / "cache" / "ag_news" / "test.csv").read_text() == RAW["test"]
-    assert cache_files(tmp_path) == ["test.csv"]
+    assert cache_files(tmp_path) == ["test.csv", "test.csv.sha256"]
     train = read_examples("ag_news")
     assert train[0].text.endswith("Short-sellers, Wall Street's dwindling band, are back.")
     assert train[1] == Example(
@@ -153,7 +163,7 @@ def test_cli_download_then_list(server, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli_module.main(["datasets", "--download", "ag_news"])
     assert e.value.code == 0
-    assert cache_files(tmp_path) == ["test.csv", "train.csv"]
+    assert cache_files(tmp_path) == ["test.csv", "test.csv.sha256", "train.csv", "train.csv.sha256"]
     (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ag_news")]
     assert row.endswith("yes")
 
@@ -210,3 +220,43 @@ def test_real_test_file():
     assert len(examples) == 7_600
     assert collections.Counter(e.label for e in examples) == dict.fromkeys(download.AG_NEWS_LABELS, 1_900)
     assert not [e.text for e in examples if any(s in e.text for s in ("#39;", "quot;", "#36;", "\\", "&lt;"))]
+
+
+# --- issue 16: size cap, SHA-256, the cache verified on use ----------------------------------------------------
+def test_an_endless_mirror_is_cut_off_at_the_size_cap(server, tmp_path, monkeypatch):
+    server.mode = "endless"
+    monkeypatch.setitem(download.AG_NEWS_MAX_BYTES, "test", 1_000_000)
+    with pytest.raises(DataError, match=r"stopped: .* more than the 1,000,000 expected at most; nothing was saved"):
+        read_examples("ag_news:test")
+    assert cache_files(tmp_path) == []
+
+
+def test_an_announced_size_over_the_cap_is_refused_at_once(server, tmp_path, monkeypatch):
+    monkeypatch.setitem(download.AG_NEWS_MAX_BYTES, "test", 10)
+    with pytest.raises(DataError, match=r"stopped: \d+ bytes is more than the 10 expected"):
+        read_examples("ag_news:test")
+    assert cache_files(tmp_path) == []
+
+
+def test_a_pinned_sha256_mismatch_keeps_nothing(server, tmp_path, monkeypatch):
+    monkeypatch.setitem(download.AG_NEWS_SHA256, "test", "0" * 64)
+    with pytest.raises(DataError, match="expected SHA-256 0000"):
+        read_examples("ag_news:test")
+    assert cache_files(tmp_path) == []
+
+
+def test_the_cache_is_verified_on_use(server, tmp_path):
+    read_examples("ag_news:test")
+    cached = tmp_path / "cache" / "ag_news" / "test.csv"
+    cached.write_text(RAW["test"].replace("Talks", "Tulks"))
+    with pytest.raises(DataError, match="the cached file changed since it was downloaded .*delete it"):
+        read_examples("ag_news:test")
+    cached.unlink()
+    (tmp_path / "cache" / "ag_news" / "test.csv.sha256").unlink()
+    assert [e.label for e in read_examples("ag_news:test")] == ["World", "Sci/Tech"]
+
+
+def test_the_pinned_sha256_of_the_real_test_file():
+    if REAL_TEST.is_file():
+        assert hashlib.sha256(REAL_TEST.read_bytes()).hexdigest() == download.AG_NEWS_SHA256["test"]
+    assert download.AG_NEWS_SHA256["test"] is not None

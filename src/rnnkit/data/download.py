@@ -2,8 +2,12 @@
 
 The two CSV files torchtext's ``AG_NEWS`` used are fetched from :data:`AG_NEWS_URL` (override it with
 the ``RNNKIT_AG_NEWS_URL`` environment variable) into ``$RNNKIT_CACHE/ag_news/`` (default
-``~/.cache/rnnkit``). A download is checked against torchtext's md5 and lands at its final path only
-when complete and correct, so later runs work offline. ``RNNKIT_OFFLINE=1`` forbids the network.
+``~/.cache/rnnkit``). A download is checked against torchtext's md5 and, where it is pinned here, a
+SHA-256 (MD5 alone no longer proves a file was not tampered with); it is capped in size
+(:data:`AG_NEWS_MAX_BYTES`: an endless or wrong mirror is cut off), and lands at its final path only when
+complete and correct, with its SHA-256 beside it (``train.csv.sha256``). Every later use checks the cached
+file against that digest, so a damaged or replaced cache is an error rather than silently wrong data;
+later runs work offline. ``RNNKIT_OFFLINE=1`` forbids the network.
 
 The raw format has no header and three quoted columns: class index 1–4, title, description. The text
 is title + " " + description, cleaned of the news feed's remnants (HTML entities whose ``&`` became a
@@ -34,6 +38,15 @@ AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/
 
 AG_NEWS_MD5 = {"train": "b1a00f826fdfbd249f79597b59e1dc12", "test": "d52ea96a97a2d943681189a97654912d"}
 """torchtext's published checksums of the two files."""
+
+AG_NEWS_SHA256 = {
+    "train": None,  # not pinned yet: recorded from the first download that matches the MD5
+    "test": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
+}
+"""SHA-256 of the two files where known (computed from a copy that matches torchtext's MD5)."""
+
+AG_NEWS_MAX_BYTES = {"train": 64 * 2**20, "test": 8 * 2**20}
+"""Largest download accepted per split (the files are 29 MB and 1.9 MB)."""
 
 AG_NEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")
 """Class names in the order of the file's class index 1..4."""
@@ -76,6 +89,7 @@ def fetch_ag_news(split: str = "train", *, progress: Progress | None = None, md5
     """
     path = ag_news_path(split)
     if path.is_file():
+        verify_cached(path, md5=md5 or AG_NEWS_MD5[split], sha256=AG_NEWS_SHA256.get(split))
         return path
     base = os.environ.get("RNNKIT_AG_NEWS_URL") or AG_NEWS_URL
     url = f"{base.rstrip('/')}/{split}.csv"
@@ -84,7 +98,14 @@ def fetch_ag_news(split: str = "train", *, progress: Progress | None = None, md5
     if os.environ.get("RNNKIT_OFFLINE", "") not in ("", "0"):
         raise DataError(f"{missing}: RNNKIT_OFFLINE is set; {suggestion}")
     try:
-        return download(url, path, md5=md5 or AG_NEWS_MD5[split], progress=progress)
+        return download(
+            url,
+            path,
+            md5=md5 or AG_NEWS_MD5[split],
+            sha256=AG_NEWS_SHA256.get(split),
+            max_bytes=AG_NEWS_MAX_BYTES.get(split),
+            progress=progress,
+        )
     except UnreachableError as e:
         raise DataError(f"{missing}: offline? ({e.reason}); {suggestion}") from None
 
@@ -97,11 +118,49 @@ class UnreachableError(DataError):
         super().__init__(f"cannot reach {url}: {self.reason}")
 
 
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_digests(path: Path) -> tuple[str, str]:
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            md5.update(chunk)
+            sha256.update(chunk)
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def verify_cached(path: str | os.PathLike, *, md5: str | None = None, sha256: str | None = None) -> None:
+    """Check a cached download before it is used: its SHA-256 against ``sha256`` (or the digest recorded
+    beside it when it was downloaded), and its MD5 when neither exists. A mismatch raises
+    :class:`DataError` telling how to download it again."""
+    path = Path(path)
+    recorded = _digest_path(path)
+    expected = sha256
+    if expected is None and recorded.is_file():
+        expected = recorded.read_text(encoding="utf-8").strip() or None
+    found_md5, found_sha256 = _file_digests(path)
+    if expected is not None:
+        ok, what = found_sha256 == expected.lower(), f"SHA-256 {found_sha256}, expected {expected.lower()}"
+    elif md5 is not None:
+        ok, what = found_md5 == md5.lower(), f"md5 {found_md5}, expected {md5.lower()}"
+    else:
+        return
+    if not ok:
+        raise DataError(
+            f"the cached file changed since it was downloaded ({what}); delete it to download it again",
+            path=path,
+        )
+
+
 def download(
     url: str,
     dest: str | os.PathLike,
     *,
     md5: str | None = None,
+    sha256: str | None = None,
+    max_bytes: int | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
 ) -> Path:
@@ -111,6 +170,10 @@ def download(
         url: ``http(s)://`` or ``file://`` address.
         dest: final path; its folder is created.
         md5: expected hex checksum; a mismatch raises and keeps nothing.
+        sha256: expected SHA-256 as well (None: not pinned); the digest found is written beside ``dest``
+            (``dest.sha256``) for :func:`verify_cached`.
+        max_bytes: stop (keeping nothing) once more than this many bytes arrive, or at once when the
+            server announces more.
         progress: called as ``progress(bytes_done, bytes_total)`` after each chunk.
         timeout: seconds to wait for the server on connect and on each read.
 
@@ -135,7 +198,9 @@ def download(
         raise UnreachableError(url, getattr(e, "reason", e)) from None
     with response, atomic_open(dest, "wb") as out:
         total = _content_length(response)
-        digest = hashlib.md5()
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise _too_big(url, total, max_bytes)
+        digest, digest256 = hashlib.md5(), hashlib.sha256()
         done = 0
         if progress:
             progress(0, total)
@@ -148,7 +213,10 @@ def download(
                 break
             out.write(chunk)
             digest.update(chunk)
+            digest256.update(chunk)
             done += len(chunk)
+            if max_bytes is not None and done > max_bytes:
+                raise _too_big(url, done, max_bytes)
             if progress:
                 progress(done, total)
         if total is not None and done != total:
@@ -158,7 +226,22 @@ def download(
                 f"checksum mismatch for {url}: expected md5 {md5.lower()}, got {digest.hexdigest()}; "
                 "nothing was saved (the file on the server differs from the one expected)"
             )
+        if sha256 and digest256.hexdigest() != sha256.lower():
+            raise DataError(
+                f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, "
+                f"got {digest256.hexdigest()}; nothing was saved (the file on the server differs from the "
+                "one expected)"
+            )
+        with atomic_open(_digest_path(dest), "w") as f:  # before the file itself lands: never one without
+            f.write(digest256.hexdigest() + "\n")
     return dest
+
+
+def _too_big(url: str, size: int, limit: int) -> DataError:
+    return DataError(
+        f"download of {url} stopped: {size:,} bytes is more than the {limit:,} expected at most; nothing was "
+        "saved (a wrong or broken mirror?)"
+    )
 
 
 def _content_length(response) -> int | None:
