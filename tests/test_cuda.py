@@ -48,12 +48,12 @@ def test_initial_state_on_cuda(cell):
 def test_padding_values_never_matter_on_cuda(cell):
     ours, _ = on_gpu(cell, 2, True)
     x, lengths = inputs().detach().cuda(), torch.tensor(RAGGED)
-    expected, expected_final = ours(x, lengths)
+    expected, expected_final = ours(x, lengths=lengths)
     for fill in (1e30, float("inf"), float("nan")):
         garbage = x.clone()
         for i, n in enumerate(RAGGED):
             garbage[i, n:] = fill
-        output, final = ours(garbage, lengths)
+        output, final = ours(garbage, lengths=lengths)
         torch.testing.assert_close(output, expected, msg=str(fill))
         torch.testing.assert_close(as_tuple(final), as_tuple(expected_final), msg=str(fill))
 
@@ -66,7 +66,7 @@ def test_autocast_keeps_padding_frozen(cell, dtype):
     ours, theirs = on_gpu(cell, 2, True)
     x, lengths = inputs().detach().cuda(), torch.tensor(RAGGED)
     with torch.autocast("cuda", dtype=dtype):
-        output, final = ours(x, lengths)
+        output, final = ours(x, lengths=lengths)
         expected, expected_final = run_torch(theirs, x, lengths)
     for i, n in enumerate(RAGGED):
         if n < output.shape[1]:
