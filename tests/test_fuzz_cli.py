@@ -512,3 +512,18 @@ def test_resume_refuses_another_models_trainer_state(good_run, data, tmp_path):
     check_refused(["train", "--out", run, "--resume"], run)
     (run / "trainer_state.pt").unlink()
     check_refused(["train", "--out", run, "--resume"], run)
+
+
+def test_predict_json_never_prints_nan(good_run, monkeypatch):
+    """A model whose probabilities are NaN (say, overflowing logits) still prints strict JSON: null."""
+    from rnnkit.pipelines.classify import ClassifierRun
+
+    def nan_predict(self, texts, top_k=None, **options):
+        return [{"text": t, "label": "food", "probability": float("nan"), "probs": {"food": float("nan")}} for t in texts]
+
+    monkeypatch.setattr(ClassifierRun, "predict", nan_predict)
+    result = invoke(["predict", good_run, "--text", "goal match", "--json", "--device", "cpu"])
+    assert result.exit_code == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert "NaN" not in line
+    assert json.loads(line)["probability"] is None

@@ -62,6 +62,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of strict JSON: NaN and infinities (which ``json.dumps`` writes as the invalid
+    ``NaN`` / ``Infinity``) become ``null``.
+
+    >>> json_line({"p": float("nan"), "q": [1.5, float("inf")], "t": "é"})
+    '{"p": null, "q": [1.5, null], "t": "é"}'
+    """
+    return json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

@@ -15,6 +15,7 @@ import sys
 import click
 
 from . import __version__
+from ._io import json_line
 from .errors import InputError, TrainingError
 
 
@@ -360,7 +361,6 @@ def eval_command(run, data, text_col, label_col, device, as_json, predictions_fi
     """Evaluate a trained run: a classifier's accuracy, per-class precision, recall and F1 with macro and
     weighted averages (scikit-learn's classification_report layout) on labelled data; a language model's
     loss, perplexity and bits per character on a text."""
-    import json
 
     from . import api
     from .errors import ConfigError
@@ -378,7 +378,7 @@ def eval_command(run, data, text_col, label_col, device, as_json, predictions_fi
     if predicted is not None:
         _write_predictions(predictions_file, predicted)
     if as_json:
-        click.echo(json.dumps(metrics, ensure_ascii=False))
+        click.echo(json_line(metrics))
         return
     if "accuracy" not in metrics:
         for key, value in metrics.items():
@@ -456,7 +456,6 @@ def predict_command(run, inputs, texts, files, text_col, top_k, threshold, devic
     missing file name (one word ending in .txt, .csv, .tsv, .jsonl, .json or .gz), which is an error.
     --text TEXT always labels TEXT itself.
     """
-    import json
     import os
 
     from .errors import ConfigError, DataError
@@ -482,7 +481,7 @@ def predict_command(run, inputs, texts, files, text_col, top_k, threshold, devic
             if not result["probs"]:
                 result["label"] = result["probability"] = None
         if as_json:
-            click.echo(json.dumps(result, ensure_ascii=False))
+            click.echo(json_line(result))
         elif top_k or threshold is not None:
             ranked = "  ".join(f"{label} {p:.3f}" for label, p in result["probs"].items()) or "-"
             click.echo(f"{ranked}\t{result['text']}")
@@ -542,7 +541,6 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
     (language model), and what the gates keep and forget. With --find-units --pattern not,never,no
     --data SPEC it also ranks the units that act as flags for the pattern.
     """
-    import json
 
     from . import api
     from .errors import ConfigError
@@ -580,7 +578,7 @@ def inspect_command(run, text, out, png, layer, direction, state, find_units, pa
         summary = inspection.to_dict(states=False)
         summary["units"] = units.to_dict() if units else None
         summary["files"] = {"report": out, "png": png}
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        click.echo(json_line(summary))
         return
     _print_inspection(inspection, units)
     click.echo(f"report: {out}" + (f"\nheatmap: {png}" if png else ""))
