@@ -122,6 +122,16 @@ def test_RNN_cell_no_broadcasting(name):
                 cls(10, 20)(bad_input, hx)
 
 
+def test_lstmcell_backward_only_one_output_grad():
+    """test_nn.py ``test_lstmcell_backward_only_one_output_grad`` (CUDA there, CPU here): a backward
+    from ``h`` alone or ``c`` alone reaches the input."""
+    cell = rk.LSTMCell(2, 3).double()
+    s = torch.randn(1, 2, dtype=torch.float64, requires_grad=True)
+    for i in range(2):
+        cell(s)[i].sum().backward()
+        assert s.grad is not None and s.grad.abs().sum().item() != 0
+
+
 @pytest.mark.parametrize("cell", ["RNNCell-relu", "RNNCell-tanh", "GRUCell"])
 def test_RNN_cell_forward_zero_hidden_size(cell):
     """test_nn.py ``test_RNN_cell_forward_zero_hidden_size``: a cell of hidden_size 0 works."""

@@ -188,6 +188,37 @@ def test_factory_kwargs(torch_cls):
         assert all(p.is_meta for p in RNNKIT[torch_cls](*args, **kwargs).parameters())
 
 
+@pytest.mark.parametrize("swap", [False, True], ids=["assign", "swap"])
+@pytest.mark.parametrize("torch_cls", MODULES, ids=NAMES)
+def test_to_and_to_empty(torch_cls, swap):
+    """test_modules.py ``test_to`` (parameters converted in place or swapped, per
+    ``torch.__future__.set_swap_module_params_on_conversion``) and ``test_to_empty``: the module still
+    gives torch.nn's results in the new dtype, its ``_flat_weights`` the module's own parameters."""
+    sample = _tensor_samples(torch_cls, torch.float32)[1]
+    ours, theirs = build(torch_cls, sample, "auto", torch.float32)
+    before = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(swap)
+    try:
+        ours, theirs = ours.to(torch.float64), theirs.to(torch.float64)
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(before)
+    args = [
+        a.double() if isinstance(a, torch.Tensor) else tuple(t.double() for t in a)
+        for a in sample.forward_input.args
+    ]
+    assert_results_equal(ours(*args), theirs(*args), torch.float64)
+    if torch_cls in LAYERS:
+        assert all(w is p for w, p in zip(ours._flat_weights, ours.parameters(), strict=True))
+    empty = RNNKIT[torch_cls](
+        *sample.constructor_input.args, **sample.constructor_input.kwargs, device="meta"
+    )
+    empty.to_empty(device="cpu")
+    assert all(p.device.type == "cpu" for p in empty.parameters())
+    empty.load_state_dict(theirs.float().state_dict())
+    float_args = [a.float() if isinstance(a, torch.Tensor) else tuple(t.float() for t in a) for a in args]
+    assert_results_equal(empty(*float_args), theirs(*float_args), torch.float32)
+
+
 @pytest.mark.parametrize("torch_cls", MODULES, ids=NAMES)
 def test_repr_pickle_and_save_load(torch_cls):
     """test_modules.py ``test_repr``, ``test_pickle`` and ``test_save_load``: the repr is torch's (an RNN

@@ -9,6 +9,7 @@ Drop-ins for ``torch.nn``'s: the same constructors, calls, parameter names, erro
   (:mod:`rnnkit.nn.fused`, PyTorch's fused kernels on the same parameters), plus rnnkit's extras:
   ragged batches (``lengths=``) and recording (``record=True``).
 * :class:`Trace` — what ``record=True`` returns.
+* :mod:`rnnkit.nn.scripted` — what ``torch.jit.script`` compiles for a layer (its fast path).
 
 >>> import torch
 >>> from rnnkit.nn import LSTM
