@@ -18,7 +18,7 @@ A file is read like training data: the text column(s) of a ``.csv`` / ``.tsv`` /
 >>> texts_to_label(["news_tset.csv"])
 Traceback (most recent call last):
 ...
-rnnkit.errors.DataError: news_tset.csv: no such file (to label these words as a text, give --text 'news_tset.csv')
+rnnkit.errors.DataError: news_tset.csv: no such file (to label the words, give --text 'news_tset.csv')
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def texts_to_label(
         elif os.path.isfile(arg):
             out += read_file_texts(arg, text_cols)
         elif os.path.isdir(arg):
-            raise DataError("is a folder; give a file of texts (one per line, or a .csv/.tsv/.jsonl)", path=arg)
+            raise DataError("is a folder; give a file of texts (one a line, or a .csv/.tsv/.jsonl)", path=arg)
         elif looks_like_a_file(arg):
-            raise DataError(f"no such file (to label these words as a text, give --text {arg!r})", path=arg)
+            raise DataError(f"no such file (to label the words, give --text {arg!r})", path=arg)
         else:
             out.append(arg)
     return out + list(texts)
