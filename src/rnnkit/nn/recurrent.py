@@ -97,7 +97,6 @@ class _Recurrent(nn.RNNBase):
     ``flatten_parameters`` and the rest are PyTorch's own.
     """
 
-    gates: int  # G: blocks of H rows in each weight
     recorded_names: tuple[str, ...]  # what record=True returns per layer and direction
 
     def __init__(
@@ -382,7 +381,6 @@ class RNN(_Recurrent):
     (torch.Size([3, 5, 32]), True)
     """
 
-    gates = 1
     recorded_names = ("h",)
 
     def __init__(
@@ -459,7 +457,6 @@ class LSTM(_Recurrent):
     True
     """
 
-    gates = 4
     recorded_names = ("h", "c", "i", "f", "g", "o")
 
     def __init__(
@@ -526,7 +523,6 @@ class GRU(_Recurrent):
     (torch.Size([3, 5, 16]), torch.Size([2, 3, 16]), torch.Size([3, 5, 16]))
     """
 
-    gates = 3
     recorded_names = ("h", "r", "z", "n")
 
     def __init__(
