@@ -527,3 +527,18 @@ def test_predict_json_never_prints_nan(good_run, monkeypatch):
     line = result.stdout.strip().splitlines()[-1]
     assert "NaN" not in line
     assert json.loads(line)["probability"] is None
+
+
+def test_nproc_failure_is_one_line(data, tmp_path):
+    """`--nproc 2` on bad data: every process fails alike, the terminal shows one line (not one per
+    process plus torch's E/W lines)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "train", "--data", str(data / "missing.csv"), "--out", str(tmp_path / "r"),
+         "--nproc", "2", "--epochs", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"rnnkit: error: {data / 'missing.csv'}: no such file or folder"]

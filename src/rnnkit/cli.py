@@ -289,7 +289,10 @@ def _launch_train(nproc: int, config_file, preset, out, resume: bool, settings: 
             args += [option_name(name), str(value)]
     if resume:
         args.append("--resume")
-    code = distributed.launch(nproc, args)
+    errors: list[str] = []
+    code = distributed.launch(nproc, args, errors=errors)
+    for line in errors:  # a process other than rank 0 failed first: its own line, once
+        click.echo(line, err=True)
     if code:
         sys.exit(code)
 

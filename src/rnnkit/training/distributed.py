@@ -39,8 +39,10 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -561,7 +563,9 @@ def check_world_size(world_size: int, batch_size: int, examples: int | None = No
 # ---------------------------------------------------------------------------------------------------
 # launching on one machine (rnnkit train --nproc N)
 # ---------------------------------------------------------------------------------------------------
-def launch(nproc: int, args: Sequence[str], *, module: str = "rnnkit") -> int:
+def launch(
+    nproc: int, args: Sequence[str], *, module: str = "rnnkit", errors: list[str] | None = None
+) -> int:
     """Run ``python -m <module> <args>`` as ``nproc`` processes on this machine and wait for them.
 
     The same as ``torchrun --standalone --nproc-per-node <nproc> -m <module> <args>`` (torch's own
@@ -572,6 +576,9 @@ def launch(nproc: int, args: Sequence[str], *, module: str = "rnnkit") -> int:
         nproc: the number of processes (≥ 1).
         args: the module's command-line arguments, e.g. ``["train", "--data", "news.csv"]``.
         module: the module to run.
+        errors: if given, the error lines of the process that failed first are appended to it when that
+            process is not rank 0 (rank 0 writes to the terminal itself; the others' stderr is kept aside,
+            so that N processes failing alike print one line, not N).
 
     Returns:
         0 when every process succeeded, else the exit code of the first one that failed.
@@ -588,16 +595,53 @@ def launch(nproc: int, args: Sequence[str], *, module: str = "rnnkit") -> int:
         raise ConfigError(
             "this process is already one of several (WORLD_SIZE is set); leave out --nproc under torchrun"
         )
-    options = parse_args(
-        ["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0", "--module", module, *args]
-    )
-    with _omp_threads(max(1, (os.cpu_count() or 1) // nproc)):
-        try:
-            run(options)
-        except ChildFailedError as e:
-            _, failure = e.get_first_failure()
-            return failure.exitcode if failure.exitcode > 0 else 1
+    # Every process would print the same error: rank 0 alone writes to the terminal, the others' stderr
+    # goes to files that are shown only when one of them, not rank 0, failed first. torch's launcher logs
+    # (E/W lines about the failed child) are silenced: the child's own one line says what went wrong.
+    with tempfile.TemporaryDirectory(prefix="rnnkit-launch-") as logs, _quiet_launcher():
+        quiet = ",".join(f"{rank}:2" for rank in range(1, nproc))
+        redirects = ["--redirects", quiet] if quiet else []
+        options = parse_args(
+            ["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0", "--log-dir", logs, *redirects,
+             "--module", module, *args]
+        )  # fmt: skip
+        with _omp_threads(max(1, (os.cpu_count() or 1) // nproc)):
+            try:
+                run(options)
+            except ChildFailedError as e:
+                rank, failure = e.get_first_failure()
+                if 0 not in e.failures and errors is not None:  # rank 0 failing has said why itself
+                    errors.extend(_error_lines(Path(logs), rank))
+                return failure.exitcode if failure.exitcode > 0 else 1
     return 0
+
+
+def _error_lines(logs: Path, rank: int) -> list[str]:
+    """The ``rnnkit: error:`` lines of a process other than rank 0 (its stderr went to a file)."""
+    seen = []
+    for path in sorted(logs.rglob("stderr.log")):
+        if path.parent.name != str(rank):
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("rnnkit: error:") and line not in seen:
+                seen.append(line)
+    return seen or [f"rnnkit: error: process {rank} failed without a message"]
+
+
+@contextlib.contextmanager
+def _quiet_launcher():
+    """Silence torch's elastic launcher's own log lines while it runs."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("torch.distributed.elastic", "torch.distributed.run")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager
