@@ -18,10 +18,15 @@ steps on AG News (``../shared/datasets/ag_news``; the bundled ``default`` data i
 does not depend on how well the weights are trained. ``--run RUN`` serves an existing run instead.
 The texts are AG News test texts. The mean batch size per cell is read from the server's ``/metrics``.
 
+Reliability (issue 16): every request's failure is counted (``errors``: a non-200 answer or a broken
+connection), and the server's resident memory (RSS, from ``/proc``) is read after the warm-up and after
+``--rss-requests`` more requests at the highest concurrency: memory must stay flat (growth < 10 %).
+
 Writes ``benchmarks/results/serve.json`` and prints a Markdown table.
 
 Usage:
     python benchmarks/serve.py [--quick] [--run RUN] [--requests 2000] [--concurrency 1 8 32] [--threads N]
+                               [--servers eager-batched ...] [--rss-requests 10000]
 """
 
 from __future__ import annotations
@@ -87,8 +92,12 @@ async def _request(reader, writer, body: bytes) -> bytes:
     length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
     payload = await reader.readexactly(length)
     if status != 200 or b'"label"' not in payload:
-        raise RuntimeError(f"request failed with {status}: {payload[:200]!r}")
+        raise RequestFailed(f"request failed with {status}: {payload[:200]!r}")
     return payload
+
+
+class RequestFailed(RuntimeError):
+    """A non-200 answer."""
 
 
 async def load(port: int, texts: list[str], concurrency: int, max_seconds: float) -> dict[str, float]:
@@ -96,17 +105,27 @@ async def load(port: int, texts: list[str], concurrency: int, max_seconds: float
     bodies = [json.dumps({"texts": [t]}).encode() for t in texts]
     latencies: list[float] = []
     next_index = 0
+    errors = 0
     deadline = time.perf_counter() + max_seconds
 
     async def worker():
-        nonlocal next_index
+        nonlocal next_index, errors
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while next_index < len(bodies) and time.perf_counter() < deadline:
                 body = bodies[next_index]
                 next_index += 1
                 start = time.perf_counter()
-                await _request(reader, writer, body)
+                try:
+                    await _request(reader, writer, body)
+                except RequestFailed:
+                    errors += 1
+                    continue
+                except (OSError, asyncio.IncompleteReadError, ValueError, AttributeError):
+                    errors += 1  # a broken connection: count it, open another
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                    continue
                 latencies.append(time.perf_counter() - start)
         finally:
             writer.close()
@@ -121,7 +140,8 @@ async def load(port: int, texts: list[str], concurrency: int, max_seconds: float
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(1000 * statistics.median(ordered), 2),
         "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
-        "stopped_by_time": len(latencies) < len(bodies),
+        "errors": errors,
+        "stopped_by_time": len(latencies) + errors < len(bodies),
     }
 
 
@@ -148,6 +168,14 @@ def start_server(run: Path, options: list[str], threads: int) -> tuple[subproces
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("the server did not start within 120 s")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc")
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -179,6 +207,7 @@ def measure_server(name: str, run: Path, texts: list[str], args) -> dict[str, di
     process, port = start_server(run, SERVERS[name], args.threads)
     try:
         asyncio.run(load(port, texts[: args.warmup], 4, 60))  # warm-up: allocations, first runs
+        rss_start = rss_bytes(process.pid)
         cells = {}
         for concurrency in args.concurrency:
             before = batch_totals(port)
@@ -189,7 +218,25 @@ def measure_server(name: str, run: Path, texts: list[str], args) -> dict[str, di
             cells[str(concurrency)] = cell
             print(f"  {name:<14} c={concurrency:<3} {cell['requests_per_s']:>8.1f} req/s  "
                   f"p50 {cell['p50_ms']:>7.2f} ms  p99 {cell['p99_ms']:>7.2f} ms  "
-                  f"mean batch {cell['mean_batch']}", flush=True)  # fmt: skip
+                  f"mean batch {cell['mean_batch']}  errors {cell['errors']}", flush=True)  # fmt: skip
+        if args.rss_requests:
+            top = max(args.concurrency)
+            rss_before = rss_bytes(process.pid)
+            many = (texts * (args.rss_requests // len(texts) + 1))[: args.rss_requests]
+            soak = asyncio.run(load(port, many, top, 10 * args.max_seconds))
+            rss_after = rss_bytes(process.pid)
+            cells["rss"] = {
+                "after_warmup_mb": round(rss_start / 2**20, 1),
+                "before_mb": round(rss_before / 2**20, 1),
+                "after_mb": round(rss_after / 2**20, 1),
+                "growth": round(rss_after / rss_before - 1, 4),
+                "requests": soak["requests"],
+                "errors": soak["errors"],
+                "concurrency": top,
+            }
+            print(f"  {name:<14} RSS {cells['rss']['before_mb']} MB -> {cells['rss']['after_mb']} MB over "
+                  f"{soak['requests']:,} requests at c={top} ({cells['rss']['growth']:+.1%}), "
+                  f"errors {soak['errors']}", flush=True)  # fmt: skip
         return cells
     finally:
         stop_server(process)
@@ -241,13 +288,13 @@ def ratios(servers: dict[str, dict], top: str) -> dict[str, float | None]:
 
 
 def table(servers: dict[str, dict], concurrency: list[int]) -> str:
-    lines = ["| server | concurrency | requests/s | p50 ms | p99 ms | mean batch |"]
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    lines = ["| server | concurrency | requests/s | p50 ms | p99 ms | mean batch | errors |"]
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for name, cells in servers.items():
         for c in concurrency:
             cell = cells[str(c)]
             lines.append(f"| {name} | {c} | {cell['requests_per_s']:.1f} | {cell['p50_ms']:.2f} | "
-                         f"{cell['p99_ms']:.2f} | {cell['mean_batch']} |")  # fmt: skip
+                         f"{cell['p99_ms']:.2f} | {cell['mean_batch']} | {cell.get('errors', 0)} |")  # fmt: skip # noqa: E501
     return "\n".join(lines)
 
 
@@ -267,11 +314,15 @@ def main() -> None:
     )
     p.add_argument("--max-seconds", type=float, default=180, help="time cap per server and concurrency")
     p.add_argument("--warmup", type=int, default=100, help="requests sent before measuring each server")
+    p.add_argument("--servers", nargs="+", choices=list(SERVERS), default=list(SERVERS), help="servers to run")  # noqa: E501
+    p.add_argument("--rss-requests", type=int, default=10_000, help="requests after the cells, at the top "
+                   "concurrency, over which the server's RSS is compared (0: skip)")  # fmt: skip
     p.add_argument("--out", type=Path, help="JSON file [default: benchmarks/results/serve.json; with --quick "
                    "a file in the temporary folder, so smoke runs never replace real results]")  # fmt: skip
     args = p.parse_args()
     if args.quick:
         args.requests, args.concurrency, args.warmup, args.max_seconds = 60, [1, 8], 10, 60
+        args.rss_requests = min(args.rss_requests, 200)
     if args.out is None:
         quick_out = Path(tempfile.gettempdir()) / "rnnkit-serve-quick.json"
         args.out = quick_out if args.quick else ROOT / "benchmarks/results/serve.json"
@@ -280,10 +331,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or train_model(Path(tmp) / "run", steps=5 if args.quick else 50, threads=args.threads)
         print(f"serving {run} on {HOST} with {args.threads} thread(s)", flush=True)
-        latency = in_process_latency(run, texts[: 50 if args.quick else 500], args.threads)
-        eager_ms, onnx_ms = latency["eager_p50_ms"], latency["onnx_p50_ms"]
-        print(f"  in-process single text: eager {eager_ms} ms, onnx {onnx_ms} ms", flush=True)
-        servers = {name: measure_server(name, run, texts, args) for name in SERVERS}
+        latency = {}
+        if "onnx-single" in args.servers:
+            latency = in_process_latency(run, texts[: 50 if args.quick else 500], args.threads)
+            eager_ms, onnx_ms = latency["eager_p50_ms"], latency["onnx_p50_ms"]
+            print(f"  in-process single text: eager {eager_ms} ms, onnx {onnx_ms} ms", flush=True)
+        servers = {name: measure_server(name, run, texts, args) for name in args.servers}
         config = json.loads((run / "config.json").read_text())["config"]["model"]
 
     top = str(max(args.concurrency))
@@ -313,7 +366,8 @@ def main() -> None:
     print()
     for key, value in result["ratios"].items():
         print(f"{key}: {value}")
-    print(f"in-process onnx/eager single-text p50: {latency['onnx_over_eager']}")
+    if latency:
+        print(f"in-process onnx/eager single-text p50: {latency['onnx_over_eager']}")
     print(f"wrote {args.out}")
 
 
