@@ -238,7 +238,8 @@ def test_task_lm_starts_from_the_char_lm_preset():
     assert resolve_config(overrides={"task": "lm", "bptt": 50}).train.bptt == 50
     word = resolve_config(preset="word-lm").model
     assert word.embed_dim == word.hidden_dim  # so the word model ties its weights
-    assert resolve_config().preset is None  # classification keeps the plain defaults
+    assert resolve_config().preset == "default"  # classification starts from the default recipe
+    assert resolve_config(preset="none").preset is None  # … unless told to keep the plain defaults
 
 
 def test_lm_setting_errors():

@@ -141,7 +141,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=16, lr=1e-3, epochs=3, bucket=False, clip_norm=None,
     ),
     "default": dict(  # bidirectional GRU on GloVe + TF-IDF n-gram path, epochs planned from the data
-        cell="gru", embed_dim=64, hidden_dim=96, bidirectional=True, pool="max", dropout=0.3,
+        cell="gru", embed_dim=64, hidden_dim=96, bidirectional=True, pool="concat", dropout=0.3,
         embed_dropout=0.1, batch_size=64, lr=4e-3, schedule="cosine", warmup=0.1, weight_decay=0.01,
         epochs=0, patience=3, bucket=True, max_len=256, time_budget=120.0, vectors="auto", ngrams=True,
     ),

@@ -37,12 +37,12 @@ from torch import nn
 PAIR_MULTIPLIER = 1_000_003  # a prime: the hash of the pair (a, b) is (a · P + b) mod buckets
 
 
-def pair_buckets(distinct_pairs: int, num_classes: int, max_weights: int = 1 << 24) -> int:
+def pair_buckets(distinct_pairs: int, num_classes: int, max_weights: int = 1 << 22) -> int:
     """How many hash rows to give word pairs: a power of two ≥ 2 × the pairs to tell apart, so few collide,
-    between 1,024 and what keeps the table under ``max_weights`` numbers (64 MB in float32).
+    between 1,024 and what keeps the pairs' table under ``max_weights`` numbers (16 MB in float32).
 
     >>> pair_buckets(30_000, 2), pair_buckets(10, 2), pair_buckets(10**6, 43)
-    (65536, 1024, 262144)
+    (65536, 1024, 65536)
     """
     wanted = max(1024, 1 << max(0, (2 * distinct_pairs - 1).bit_length()))
     cap = 1 << max(10, (max_weights // max(1, num_classes)).bit_length() - 1)
