@@ -90,7 +90,8 @@ def fasttext_bigrams(train, test, folder: Path) -> dict:
         return " ".join(text.split())
 
     path = folder / "fasttext_train.txt"
-    path.write_text("".join(f"__label__{label.replace(' ', '_')} {clean(t)}\n" for label, t in train), "utf-8")
+    lines = (f"__label__{label.replace(' ', '_')} {clean(t)}\n" for label, t in train)
+    path.write_text("".join(lines), "utf-8")
     t0 = time.perf_counter()
     model = fasttext.train_supervised(str(path), dim=50, lr=0.5, epoch=25, wordNgrams=2, verbose=0, thread=2)
     names = {label.replace(" ", "_"): label for label, _ in train}
@@ -190,8 +191,8 @@ def main() -> None:
             results.append(run_dataset(name, args, folder))
             print(f"{name}: done", file=sys.stderr, flush=True)
     out = args.out or ROOT / "benchmarks/results" / ("quality_quick.json" if args.quick else "quality.json")
-    payload = {"benchmark": "quality", "quick": args.quick, "seeds": args.seeds, "machine": platform.machine(),
-               "threads": torch.get_num_threads(), "torch": torch.__version__, "results": results}  # fmt: skip
+    payload = {"benchmark": "quality", "quick": args.quick, "seeds": args.seeds, "results": results,
+               "machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__}
     out.write_text(json.dumps(payload, indent=1) + "\n")
     print(table(results))
 
