@@ -10,6 +10,7 @@ Sizes are PyTorch's unless they were large only to be slow.
 import copy
 import io
 import itertools
+import re
 import warnings
 
 import pytest
@@ -431,8 +432,40 @@ def test_RNN_cpu_vs_torch(
     """test_nn.py ``_test_RNN_cpu_vs_cudnn`` (``test_RNN_cpu_vs_cudnn_no_dropout``), CPU part: the same
     grid of bias, directions, layout, contiguity, variable lengths (packed, lengths as a list or a
     tensor) and projections, forward and backward -- compared with ``torch.nn`` rather than cuDNN."""
+    cpu_vs_torch(
+        mode, bias, bidirectional, batch_first, contiguous, variable_len, lens_as_tensor, proj, backend
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "mode, variable_len, proj, dropout, nonlinearity",
+    [
+        *[(mode, variable_len, 0, 1.0, None) for mode in LAYERS for variable_len in (False, True)],
+        ("LSTM", False, 3, 1.0, None),
+        ("LSTM", True, 3, 1.0, None),
+        ("RNN", False, 0, 0.0, "tanh"),
+        ("RNN", False, 0, 0.0, "relu"),
+        ("RNN", True, 0, 0.0, "relu"),
+    ],
+)
+def test_RNN_cpu_vs_torch_with_dropout_and_nonlinearity(
+    mode, variable_len, proj, dropout, nonlinearity, backend
+):
+    """test_nn.py ``_test_RNN_cpu_vs_cudnn`` (``test_RNN_cpu_vs_cudnn_with_dropout``: dropout 1, the
+    one value that is deterministic in training; and its ``tanh``/``relu`` loop), CPU part."""
+    extra = {"nonlinearity": nonlinearity} if nonlinearity else {}
+    cpu_vs_torch(mode, True, True, False, True, variable_len, False, proj, backend, dropout=dropout, **extra)
+
+
+def cpu_vs_torch(
+    mode, bias, bidirectional, batch_first, contiguous, variable_len, lens_as_tensor, proj, backend, **kwargs
+):
+    """Forward and backward of rnnkit's layer and torch's (in training mode) on the same weights, input
+    and state; outputs, final states and every gradient agree."""
     input_size, hidden_size, num_layers, seq_length, batch = 10, 6, 2, 7, 6
-    kwargs = {"proj_size": proj} if proj else {}
+    if proj:
+        kwargs["proj_size"] = proj
     ours, theirs = twin(
         mode, input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
         bidirectional=bidirectional, backend=backend, **kwargs,
@@ -459,7 +492,7 @@ def test_RNN_cpu_vs_torch(
         state = tuple(s.detach().requires_grad_() for s in as_tuple(hx))
         inp = leaf
         if variable_len:
-            lengths = [7, 7, 5, 4, 2, 1]
+            lengths = [7, 5, 5, 2, 1, 1]
             lengths = torch.tensor(lengths) if lens_as_tensor else lengths
             inp = rnn_utils.pack_padded_sequence(leaf, lengths, batch_first=batch_first)
         output, final = module(inp, state if mode == "LSTM" else state[0])
@@ -656,3 +689,78 @@ def test_cell_attributes_and_bias_false_state_dict(name):
     assert isinstance(ours, torch.nn.RNNCellBase) and repr(ours) == repr(theirs)
     x = torch.randn(2, 3)
     torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cudnn_forward_exception(backend):
+    """test_nn.py ``test_cudnn_forward_exception`` (it runs on CPU too): a wrong state or input size
+    raises RuntimeError with torch's messages, batch-first, with and without projection."""
+    layers = [
+        (rk.LSTM(10, 20, batch_first=True, backend=backend), (torch.zeros(1, 2, 19), torch.zeros(1, 2, 19))),
+        (
+            rk.LSTM(10, 20, batch_first=True, proj_size=10, backend=backend),
+            (torch.zeros(1, 2, 19), torch.zeros(1, 2, 19)),
+        ),
+        (rk.GRU(10, 20, batch_first=True, backend=backend), torch.zeros(1, 2, 19)),
+        (rk.RNN(10, 20, batch_first=True, backend=backend), torch.zeros(1, 2, 19)),
+    ]
+    for layer, hidden in layers:
+        with pytest.raises(RuntimeError, match="Expected hidden.*size.*got"):
+            layer(torch.randn(2, 3, 10), hidden)
+        with pytest.raises(RuntimeError, match=re.escape("input.size(-1) must be equal to input_size")):
+            layer(torch.randn(2, 3, 3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_partial_flat_weights(backend):
+    """test_nn.py ``test_partial_flat_weights`` (CUDA there; a dtype move here): with a weight deleted,
+    moving the module does not fail, and with the weight put back it computes what it did."""
+    m = rk.LSTM(10, 6, 2, backend=backend)
+    x = torch.randn(3, 2, 10)
+    expected = m(x)
+    weight = m.weight_hh_l0
+    del m.weight_hh_l0
+    assert not hasattr(m, "weight_hh_l0")
+    m.double()
+    m.weight_hh_l0 = weight.double()  # a plain tensor, as .cuda() gives in the original
+    torch.testing.assert_close(m(x.double())[0].float(), expected[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["LSTM", "LSTM-proj", "GRU", "RNN"])
+def test_weight_tying(mode, backend):
+    """test_nn.py ``test_cudnn_weight_tying``, CPU part: with ``bias_ih_l0_reverse`` tied to
+    ``bias_ih_l0``, a training step moves both as one, as torch.nn's does."""
+    kwargs = {"proj_size": 10} if mode == "LSTM-proj" else {}
+    ours, theirs = twin(
+        mode.split("-")[0], 10, 20, batch_first=True, bidirectional=True, backend=backend, **kwargs
+    )
+    x = torch.randn(5, 4, 10, dtype=torch.float64)
+    h0 = torch.randn(2, 5, 10 if kwargs else 20, dtype=torch.float64)
+    hx = (h0, torch.randn(2, 5, 20, dtype=torch.float64)) if mode.startswith("LSTM") else h0
+    outputs = []
+    for layer in (ours, theirs):
+        layer.bias_ih_l0_reverse = layer.bias_ih_l0
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+        layer(x, hx)[0].sum().backward()
+        optimizer.step()
+        assert layer.bias_ih_l0_reverse is layer.bias_ih_l0
+        outputs.append(layer(x, hx))
+    assert_same_result(outputs[0], outputs[1], atol=1e-10)
+
+
+def test_rnn_weight_norm_keeps_the_output():
+    """test_nn.py ``test_RNN_cudnn_weight_norm``, CPU part: weight norm on ``weight_hh_l0`` or
+    ``weight_hr_l0`` leaves the output as it was, and so does removing it."""
+    for layer, name in (
+        (rk.LSTM(10, 6, 2), "weight_hh_l0"),
+        (rk.LSTM(10, 6, 2, proj_size=3), "weight_hr_l0"),
+    ):
+        x = torch.randn(7, 6, 10)
+        expected = layer(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            layer = torch.nn.utils.weight_norm(layer, name=name)
+            assert_same_result(layer(x), expected, atol=1e-6)
+            layer = torch.nn.utils.remove_weight_norm(layer, name=name)
+        assert_same_result(layer(x), expected, atol=1e-6)
