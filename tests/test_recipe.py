@@ -43,14 +43,17 @@ def test_no_preset_trains_the_default_recipe_with_bundled_vectors(splits, tmp_pa
     assert report["vectors"]["path"].endswith("glove.6B.50d.safetensors")
     assert report["vectors"]["found"] > 20  # "goal", "match", "bread", … are GloVe words
     assert report["recipe"]["preset"] == "default" and 0.0 <= report["recipe"]["mix"]["mix"] <= 1.0
+    assert report["recipe"]["ngrams"]["refit"]["examples"] == 90  # the held-out rows fitted in at the end
     clf = rnnkit.load(run)  # the mixed model loads back and answers
     assert clf.predict(["goal match team"])[0]["label"] in {"sport", "tech", "food"}
 
 
 def test_vectors_none_turns_them_off_and_preset_none_is_the_plain_defaults(splits, tmp_path):
-    train, _ = splits
-    run = rnnkit.train(train, out=tmp_path / "run", vectors="none", **FAST)
-    assert "vectors" not in json.loads((run / "report.json").read_text())
+    train, test = splits
+    run = rnnkit.train(train, valid=str(test), out=tmp_path / "run", vectors="none", **FAST)
+    report = json.loads((run / "report.json").read_text())
+    assert "vectors" not in report
+    assert "refit" not in report["recipe"]["ngrams"]  # validation data of its own is not trained on
     assert _config(run)["model"]["embed_dim"] == TINY["embed_dim"]
     plain = resolve_config(preset="none")
     assert plain.preset is None and plain.model.cell == "lstm" and not plain.model.ngrams

@@ -63,6 +63,7 @@ class Splits:
     valid: list
     test: list | None
     sources: dict[str, str] = field(default_factory=dict)
+    valid_held_out: bool = False  # the validation examples were carved out of the training data
 
 
 def load_splits(cfg: Config) -> Splits:
@@ -85,9 +86,10 @@ def load_splits(cfg: Config) -> Splits:
         sources["valid"] = f"{d.valid_fraction:g} of {d.data} (stratified, seed {cfg.train.seed})"
     test_spec = d.test or companion_split(d.data, "test")
     test_examples = _read(test_spec, cfg) if test_spec else None
+    held_out = not (d.valid or companion_split(d.data, "valid"))
     if test_spec:
         sources["test"] = test_spec
-    return Splits(train_examples, valid_examples, test_examples, sources)
+    return Splits(train_examples, valid_examples, test_examples, sources, valid_held_out=held_out)
 
 
 def _encode(examples: list, encoder, labels, spec: str | None) -> list[tuple[list[int], int | None]]:
@@ -321,12 +323,12 @@ def train_classifier(
         from .init_from import copy_weights
 
         copy_weights(model, source)
-    pad = data.encoder.vocab.pad_id
+    pad, unk = data.encoder.vocab.pad_id, data.encoder.vocab.unk_id
     wide = None
     if model.wide is not None:  # fitted first, then frozen while the recurrent path trains
         if not resume:
             notify(callbacks, "on_stage", "fitting the n-gram path")
-            wide = recipe.fit_wide(model, data.train, data.valid, ignore=(pad, data.encoder.vocab.unk_id))
+            wide = recipe.fit_wide(model, data.train, data.valid, ignore=(pad, unk))
         model.wide.requires_grad_(False)
     task = _task(cfg, data, device)
     trainer = Trainer(
@@ -351,6 +353,8 @@ def train_classifier(
     if model.wide is not None:
         mix = recipe.choose_mix(model, data.valid, lambda m: _predict_items(m, data.valid, cfg, pad, device),
                                 task.monitor)  # fmt: skip
+        if splits.valid_held_out and wide is not None:  # the held-out rows are training data too
+            wide["refit"] = recipe.refit_wide(model, data.train + data.valid, wide["C"], ignore=(pad, unk))
         run.save_weights(model.state_dict())
     t0 = time.perf_counter()
     report = _report(model, data.report, data.labels.names, cfg, device)

@@ -88,6 +88,17 @@ def fit_wide(model, train: list, valid: list, ignore: tuple[int, ...]) -> dict[s
     return info
 
 
+def refit_wide(model, items: list, c: float, ignore: tuple[int, ...]) -> dict[str, Any]:
+    """Fit the n-gram path again, on ``items`` (training + held-out validation rows), with the strength
+    already chosen: the validation rows held out of the training file are training data too, and a convex
+    fit with a known ``C`` needs no second validation. (The recurrent path keeps its weights.)"""
+    from ..training.ngrams import fit_ngrams
+
+    model.wide.requires_grad_(False)
+    info = fit_ngrams(model.wide, items, items[:1], c_grid=(c,), ignore=ignore)
+    return {"examples": len(items), "features": info["features"], "seconds": info["seconds"]}
+
+
 def _log_probs(model, items: list, predict) -> tuple[torch.Tensor, torch.Tensor]:
     """Both paths' log-probabilities ``[n, C]`` for ``items`` (``predict`` maps a model to ``[n, C]``)."""
     mix = float(model.mix)
