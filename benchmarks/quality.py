@@ -178,8 +178,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="rnnkit seeds, comma-separated (the mean is reported)")
     parser.add_argument("--quick", action="store_true", help="600 training and 200 test rows per dataset")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--time-budget", type=float, help="raise the recipe's 120-second safety cap: on a "
-                        "loaded machine the accuracy is then what an idle one gets (the cap does not bind there)")
+    cap = ("raise the recipe's 120-second safety cap: on a loaded machine the accuracy is then what an idle "
+           "one gets (the cap does not bind there)")
+    parser.add_argument("--time-budget", type=float, help=cap)
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
