@@ -342,3 +342,44 @@ def test_connection_limit_answers_503_not_hang(runs):
             sock.close()
         time.sleep(0.2)
         assert httpx.get(url + "/health", timeout=10).status_code == 200
+
+
+def test_sigterm_under_load_finishes_in_flight_requests(runs):
+    """SIGTERM while generations are running: they finish (200), new connections are refused, and the
+    process exits within the graceful timeout."""
+    import concurrent.futures
+    import signal
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "serve", str(runs["lm"].path), "--port", str(port), "--device", "cpu",
+         "--graceful-timeout", "20", "--max-concurrent-jobs", "4"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            body = {"prime": "the", "length": 1500, "seed": 1}
+            futures = [pool.submit(httpx.post, url + "/v1/generate", json=body, timeout=60) for _ in range(4)]
+            time.sleep(1.0)  # the generations are running
+            start = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            answers = [f.result() for f in futures]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(len(a.json()["text"]) > 100 for a in answers)
+        server.wait(timeout=30)
+        assert time.monotonic() - start < 25
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
