@@ -546,3 +546,18 @@ def test_nproc_failure_is_one_line(data, tmp_path):
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [f"rnnkit: error: {data / 'missing.csv'}: no such file or folder"]
+
+
+def test_serve_refuses_a_port_in_use_before_announcing(good_run, monkeypatch):
+    import socket
+
+    import rnnkit.serve.app as app
+
+    monkeypatch.setattr(app, "serve", lambda *a, **k: (_ for _ in ()).throw(AssertionError("started")))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = invoke(["serve", good_run, "--port", str(port)])
+    assert refused(result) is None, refused(result)
+    assert "serving" not in result.stderr and f"cannot listen on 127.0.0.1:{port}" in result.stderr
