@@ -561,3 +561,15 @@ def test_serve_refuses_a_port_in_use_before_announcing(good_run, monkeypatch):
         result = invoke(["serve", good_run, "--port", str(port)])
     assert refused(result) is None, refused(result)
     assert "serving" not in result.stderr and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--max-len", "1"], ["predict-arg", "a\udcffb"], ["--text-col", "a\ud800"]],
+                         ids=["max-len 1", "argv surrogate", "option surrogate"])  # fmt: skip
+def test_found_by_probing(args, data, good_run):
+    """Regression: --max-len 1 (the recurrent path reads a head and a tail) was a traceback; so were texts
+    whose bytes are not UTF-8 (Python hands them over as lone surrogates)."""
+    if args[0] == "predict-arg":
+        check_refused(["predict", good_run, args[1]], good_run)
+        check_refused(["inspect", good_run, args[1]], good_run)
+    else:
+        check_train_refused(["--data", data / "train.csv", *args], good_run)

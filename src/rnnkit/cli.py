@@ -46,9 +46,19 @@ def _usage_error(e: click.ClickException) -> _OneLineError:
 class _Group(click.Group):
     """Click group that prints every error the user can fix as one line, ``rnnkit: error: …``, exit code 2:
     click's own usage errors (unknown option, bad value) and the library's input errors alike. A training
-    run that diverged is one line too, with exit code 1."""
+    run that diverged is one line too, with exit code 1. An interrupt (Ctrl-C, SIGTERM) is one line and
+    exit code 130 / 143, never click's "Aborted!" and exit code 1."""
+
+    signals: InterruptOnSignals | None = None  # main()'s, while the command line runs as a program
 
     def make_context(self, info_name, args, parent=None, **extra):
+        from .limits import check_text
+
+        for number, arg in enumerate(args, start=1):  # bytes that are not UTF-8 arrive as lone surrogates
+            try:
+                check_text(arg, f"command-line argument {number}")
+            except InputError as e:
+                raise _OneLineError(str(e)) from None
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.exceptions.NoArgsIsHelpError:

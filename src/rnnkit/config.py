@@ -263,7 +263,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "embed_mean": (-1000.0, 1000.0, "≥ -1000"),
     "min_freq": (1, MAX_COUNT, "≥ 1"),
     "max_vocab": (3, MAX_COUNT, "≥ 3"),
-    "max_len": (1, MAX_COUNT, "≥ 1"),
+    "max_len": (2, MAX_COUNT, "≥ 2"),  # a long text is read as its head and its tail
     "valid_fraction": (0.0, 1.0, "(0, 1)"),
     "epochs": (0, MAX_COUNT, "≥ 0"),
     "ngram_buckets": (0, 1 << 24, "≥ 0"),
