@@ -140,6 +140,144 @@ def test_sigterm_exits_143(data, tmp_path, monkeypatch):
     assert result.exit_code == 143 and "interrupted by SIGTERM at step 2" in result.stderr
 
 
+# Ctrl-C in every other command: one line on stderr and exit 130 (143 for SIGTERM), never click's "Aborted!"
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def only_line(result, command, signal_name="SIGINT"):
+    assert "Aborted" not in result.output and "Traceback" not in result.output, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"rnnkit: {command} interrupted by {signal_name}; "), result.stderr
+
+
+@pytest.mark.parametrize("command, target", [
+    ("predict", "rnnkit.export.load_predictor"),
+    ("eval", "rnnkit.pipelines.classify.ClassifierRun.evaluate"),
+    ("export", "rnnkit.export.export_bytes"),
+    ("inspect", "rnnkit.inspect.inspect_text"),
+    ("datasets", "rnnkit.data.fetch_dataset"),
+    ("serve", "rnnkit.serve.app.create_app"),
+])  # fmt: skip
+def test_ctrl_c_in_any_command_is_one_line_exit_130_and_writes_nothing(run, data, tmp_path, monkeypatch,
+                                                                        command, target):  # fmt: skip
+    """Regression: Ctrl-C in predict, eval, export, inspect, datasets --download or serve printed click's
+    'Aborted!' and exited 1 (the "a bug" code)."""
+    out = tmp_path / "written"
+    args = {
+        "predict": ["predict", run, "goal"],
+        "eval": ["eval", run, "--data", data[1], "--predictions", out.with_suffix(".csv")],
+        "export": ["export", run, "--out", out.with_suffix(".pt")],
+        "inspect": ["inspect", run, "goal", "--out", out.with_suffix(".html")],
+        "datasets": ["datasets", "--download", "ag_news"],
+        "serve": ["serve", run, "--port", free_port()],
+    }[command]
+    monkeypatch.setattr(target, interrupt)
+    result = invoke(*args)
+    assert result.exit_code == 130, result.output
+    only_line(result, command)
+    assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
+
+
+def test_sigterm_in_predict_exits_143(run, monkeypatch):
+    import signal
+
+    from rnnkit.interrupts import Interrupted
+
+    def terminated(*args, **kwargs):
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr("rnnkit.export.load_predictor", terminated)
+    result = invoke("predict", run, "goal")
+    assert result.exit_code == 143, result.output
+    only_line(result, "predict", "SIGTERM")
+
+
+def test_ctrl_c_in_generate_ends_the_text_line_then_says_so(run, monkeypatch):
+    from rnnkit.api import LanguageModelRun
+
+    def stream(prime, length, **options):
+        yield from ("to be", " or")
+        raise KeyboardInterrupt
+
+    model = object.__new__(LanguageModelRun)
+    model.stream = stream
+    monkeypatch.setattr("rnnkit.api.load", lambda run, device: model)
+    result = invoke("generate", run, "--length", 10)
+    assert result.exit_code == 130, result.output
+    assert result.stdout == "to be or\n"  # the line ends before the message
+    only_line(result, "generate")
+
+
+@pytest.mark.parametrize("then", ["goes on", "fails"])
+def test_an_interrupt_that_a_library_swallows_still_ends_the_command(run, monkeypatch, capsys, then):
+    """Regression: a Ctrl-C while PyTorch was being imported was sometimes swallowed there (the server then
+    started anyway) or left a module half-imported (a RecursionError traceback, exit 1)."""
+    import os
+    import signal
+    import time
+
+    import rnnkit.cli
+    import rnnkit.export
+
+    real = rnnkit.export.load_predictor
+
+    def swallowing(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here
+        except BaseException:  # what a bare `except:` in a library does
+            pass
+        if then == "fails":
+            raise RuntimeError("partially initialized module")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rnnkit.export, "load_predictor", swallowing)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        rnnkit.cli.main(["predict", str(run), "goal"])
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "rnnkit: predict interrupted by SIGINT; nothing was written\n"
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # restored
+
+
+def test_ctrl_c_in_predict_on_a_big_file_exits_130_with_one_line(run, tmp_path):
+    """The real thing: `python -m rnnkit predict RUN big.txt`, SIGINT once the command runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    maps = Path(f"/proc/{os.getpid()}/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc to see when the command has started")
+    big = tmp_path / "big.txt"
+    big.write_text("goal win team today\n" * 200_000, encoding="utf-8")
+    command = [sys.executable, "-m", "rnnkit", "predict", str(run), str(big)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "libtorch" not in Path(f"/proc/{process.pid}/maps").read_text():  # torch: inside a command
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err == "rnnkit: predict interrupted by SIGINT; nothing was written\n"
+
+
 def test_resume_with_more_epochs_extends_a_finished_run(run, tmp_path):
     import shutil
 

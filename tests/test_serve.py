@@ -305,6 +305,50 @@ def test_onnx_backend_serves_the_same_predictions(run_dir, eager):
     assert inspected.status_code == 200  # inspection runs on the eager weights of the same run
 
 
+@pytest.fixture(scope="module", params=["onnx", "torchscript"])
+def exported(run_dir, request):
+    from rnnkit.export import export_model
+
+    suffix = ".onnx" if request.param == "onnx" else ".pt"
+    return export_model(run_dir, run_dir.parent / f"model{suffix}", format=request.param).path
+
+
+def test_an_export_is_served_on_its_own_runtime_and_inspect_is_a_clear_501(exported, eager):
+    """Regression: `rnnkit serve model.onnx` said "(eager)", and /v1/inspect failed with a 500."""
+    from rnnkit.serve.app import backend_summary
+
+    format = "onnx" if exported.suffix == ".onnx" else "torchscript"
+    app = create_app(exported, ServeSettings())  # the default backend, as `rnnkit serve model.onnx` runs
+    summary = backend_summary(app)
+    assert summary.startswith({"onnx": "ONNX Runtime", "torchscript": "TorchScript"}[format]), summary
+    assert "from an export" in summary and "eager" not in summary
+    with TestClient(app) as c:
+        info = c.get("/v1/model").json()
+        assert (info["backend"], info["inspect"]) == (format, False)
+        predictions = c.post("/v1/predict", json={"texts": TEXTS}).json()["predictions"]
+        assert [p["label"] for p in predictions] == [p["label"] for p in eager.predict(TEXTS)]
+        answers = c.post("/v1/inspect", json={"text": "goal"}), c.get("/inspect", params={"text": "goal"})
+        for answer in answers:
+            assert answer.status_code == 501, answer.text
+            error = error_of(answer)
+            assert error["code"] == "not_available"
+            assert "export cannot be inspected" in error["message"], error
+            assert "serve the run folder" in error["message"], error
+        assert metric(c.get("/metrics").text, "rnnkit_errors_total", endpoint="/v1/inspect",
+                      code="not_available") == 1  # fmt: skip
+
+
+def test_a_run_folder_says_it_can_be_inspected_and_which_backend_serves_it(run_dir):
+    from rnnkit.serve.app import backend_summary
+
+    eager_app = create_app(run_dir, ServeSettings(device="cpu"))
+    assert backend_summary(eager_app) == "eager PyTorch on cpu"
+    with TestClient(eager_app) as c:
+        assert c.get("/v1/model").json()["inspect"] is True
+    onnx_app = create_app(run_dir, ServeSettings(backend="onnx"))
+    assert backend_summary(onnx_app) == "ONNX Runtime, exported in memory and checked against eager PyTorch"
+
+
 def test_settings_are_validated():
     with pytest.raises(ConfigError, match=r"max_batch \(--max-batch\) must be a positive integer, got 0"):
         ServeSettings(max_batch=0)
@@ -534,3 +578,33 @@ def test_rnnkit_serve_command_answers_and_stops_on_ctrl_c(run_dir):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"on http://127.0.0.1:{port}/" in output
+
+
+def test_rnnkit_serve_on_an_export_names_its_backend_and_stops_on_sigterm_with_0(run_dir):
+    """Regression: `rnnkit serve model.pt` announced "(eager)"; SIGTERM ended it killed by the signal."""
+    from rnnkit.export import export_model
+
+    model = export_model(run_dir, run_dir.parent / "command.pt", format="torchscript").path
+    port = _free_port()
+    command = [sys.executable, "-m", "rnnkit", "serve", str(model), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/v1/inspect"
+                inspected = httpx.post(url, json={"text": "goal"}, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"rnnkit serve did not start:\n{process.stdout.read()}") from None
+                time.sleep(0.2)
+        assert inspected.status_code == 501 and inspected.json()["error"]["code"] == "not_available"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output  # a graceful stop, as on Ctrl-C
+    first = output.splitlines()[0]
+    assert first == (f"rnnkit: serving {model} (TorchScript, from an export; no inspection: serve the run "
+                     f"folder for it) on http://127.0.0.1:{port}/")  # fmt: skip
+    assert "interrupted" not in output and "Traceback" not in output

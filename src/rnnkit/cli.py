@@ -2,7 +2,9 @@
 
 This is the only module that prints or exits. Each command parses its options, calls the library,
 and prints the result. Errors the user can fix (:class:`rnnkit.errors.InputError`) become one line on
-stderr and exit code 2; anything unexpected keeps its traceback and exits with code 1.
+stderr and exit code 2; anything unexpected keeps its traceback and exits with code 1. Ctrl-C (SIGINT) or
+SIGTERM ends any command with one line, ``rnnkit: <command> interrupted by SIGINT; ...``, and exit code
+130 or 143 (``train`` first saves a checkpoint and says how to resume).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 
 import click
@@ -17,6 +20,7 @@ import click
 from . import __version__
 from ._io import json_line
 from .errors import InputError, TrainingError
+from .interrupts import InterruptOnSignals, exit_code
 
 
 class _OneLineError(click.ClickException):
@@ -68,7 +72,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if self.signals is not None:
+                self.signals.check()  # an interrupt a library swallowed on the way still ends the command
+            return result
         except _OneLineError:
             raise
         except click.exceptions.NoArgsIsHelpError:
@@ -81,6 +88,26 @@ class _Group(click.Group):
         except TrainingError as e:
             click.echo(f"rnnkit: error: {_one_line(e)}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt as e:  # Ctrl-C, or main()'s SIGTERM handler (rnnkit.interrupts.Interrupted)
+            _interrupted(ctx, getattr(e, "signum", signal.SIGINT))
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:
+            if self.signals is None or self.signals.received is None:
+                raise
+            _interrupted(ctx, self.signals.received)  # e.g. a module left half-imported by the interrupt
+
+
+_WRITES_FILES = {"train", "eval", "export", "inspect", "datasets"}
+
+
+def _interrupted(ctx: click.Context, signum: int) -> None:
+    """End an interrupted command: one line on stderr, exit code 130 (SIGINT) or 143 (SIGTERM)."""
+    command = ctx.invoked_subcommand or "rnnkit"
+    # Every file is written atomically (a temporary file, then a rename): whole, or not at all.
+    harm = "no file was left half-written" if command in _WRITES_FILES else "nothing was written"
+    click.echo(f"rnnkit: {command} interrupted by {signal.Signals(signum).name}; {harm}", err=True)
+    ctx.exit(exit_code(signum))
 
 
 class _OneLineHandler(logging.Handler):
@@ -682,9 +709,12 @@ def _serve_options(command):
 @click.argument("run", type=click.Path(exists=True))
 @_serve_options
 def serve_command(run, **settings) -> None:
-    """Serve a trained run over HTTP: JSON API, web page at /, metrics at /metrics, docs at /docs.
+    """Serve a trained run (or an export: file or folder) over HTTP: JSON API, web page at /, metrics at
+    /metrics, docs at /docs.
 
-    Listens on 127.0.0.1 unless --host says otherwise. Ctrl-C stops it once in-flight requests finish.
+    Listens on 127.0.0.1 unless --host says otherwise. Ctrl-C or SIGTERM stops it once in-flight requests
+    finish (exit code 0); interrupted while the model loads, it exits with 130 / 143. An export is served
+    by its own format's runtime, without /v1/inspect (serve the run folder to inspect).
     """
     from .errors import require_extra
     from .serve.settings import ServeSettings, check_port_free
@@ -693,7 +723,7 @@ def serve_command(run, **settings) -> None:
     require_extra("serve", "fastapi", "uvicorn")
     if options.backend == "onnx":
         require_extra("export", "onnxruntime")
-    from .serve.app import serve
+    from .serve.app import backend_summary, create_app, serve
 
     if options.threads:
         import torch
@@ -701,9 +731,14 @@ def serve_command(run, **settings) -> None:
         torch.set_num_threads(options.threads)
     _check_port(options.host, options.port)
     check_port_free(options.host, options.port)  # before announcing: a port in use is one line
+    app = create_app(run, options)  # before announcing too: a run that cannot be served is one line
+    if _Group.signals is not None:
+        _Group.signals.check()  # interrupted while loading (and swallowed): do not start the server
     url = f"http://{options.host}:{options.port}/"
-    click.echo(f"rnnkit: serving {run} ({options.backend}) on {url}", err=True)
-    serve(run, options)
+    click.echo(f"rnnkit: serving {run} ({backend_summary(app)}) on {url}", err=True)
+    serve(app, options)
+    if _Group.signals is not None:
+        _Group.signals.clear()  # the signal uvicorn stopped on (and raised again after): a graceful stop
 
 
 def _check_port(host: str, port: int) -> None:
@@ -796,15 +831,29 @@ def generate_command(run, prime, length, temperature, top_k, top_p, seed, device
             click.echo(piece, nl=False)  # click.echo flushes: each piece shows as soon as it is sampled
             last = piece
     except KeyboardInterrupt:
-        click.echo()
-        sys.exit(130)
+        if last and not last.endswith("\n"):
+            click.echo()  # the text so far ends its line before `rnnkit: generate interrupted ...`
+        raise
     if not last.endswith("\n"):
         click.echo()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``rnnkit`` console script."""
-    cli.main(args=argv, prog_name="rnnkit")
+    """Entry point of the ``rnnkit`` console script.
+
+    SIGINT and SIGTERM raise :class:`rnnkit.interrupts.Interrupted` wherever the command is (``train`` and
+    ``serve`` install their own handlers while they train or serve), so that every command ends an
+    interrupt with one line and exit code 130 / 143. A process of ``train --nproc`` (under torch's
+    launcher) keeps SIGTERM's default: the launcher stops its ranks with it.
+    """
+    rank = os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1")
+    signals = (signal.SIGINT,) if rank else (signal.SIGINT, signal.SIGTERM)
+    with InterruptOnSignals(signals) as caught:
+        _Group.signals = caught
+        try:
+            cli.main(args=argv, prog_name="rnnkit")
+        finally:
+            _Group.signals = None
 
 
 if __name__ == "__main__":  # pragma: no cover

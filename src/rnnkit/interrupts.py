@@ -11,6 +11,10 @@ Python::
 
     with StopOnSignals() as stop:
         rnnkit.train("news.csv", out="runs/news", callbacks=[stop])
+
+:class:`InterruptOnSignals` is for everything else the command line runs (predict, eval, export, ...): a
+signal raises :class:`Interrupted` at once, and is remembered, so that a library which swallows the
+``KeyboardInterrupt`` (some do while importing) cannot hide it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Interrupted", "StopOnSignals", "exit_code"]
+__all__ = ["Interrupted", "InterruptOnSignals", "StopOnSignals", "exit_code"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -80,3 +84,43 @@ class StopOnSignals:
 
     def on_train_end(self, trainer: Any, result: Any) -> None:
         self.trainer = None
+
+
+class InterruptOnSignals:
+    """Raise :class:`Interrupted` on SIGINT / SIGTERM at once, wherever the main thread is, and remember it.
+
+    A context manager (handlers installed in the main thread only, the previous ones restored on exit).
+    ``received`` is the last signal seen (None: none); :meth:`check` raises it again, for a caller that
+    wants to know whether an interrupt was swallowed on the way (by a library's bare ``except``).
+    Handlers installed inside the block (uvicorn's, :class:`StopOnSignals`) take precedence while they
+    are installed.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.signals = tuple(signals)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> InterruptOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.signals:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        raise Interrupted(signum)
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a signal arrived (even one whose exception was swallowed)."""
+        if self.received is not None:
+            raise Interrupted(self.received)
+
+    def clear(self) -> None:
+        """Forget the signals seen so far (e.g. the one a server stopped on gracefully)."""
+        self.received = None

@@ -9,7 +9,7 @@
 ``POST /v1/generate``      ``{"prime", "length", "temperature", "top_k", "top_p", "seed", "stream"}``
                            → ``{"text"}``, or NDJSON lines ``{"text": piece}`` (language model)
 ``POST /v1/inspect``       ``{"text", "states"}`` → the inspection data of :mod:`rnnkit.inspect`
-``GET /inspect?text=``     the inspection report page for a text
+``GET /inspect?text=``     the inspection report page for a text (both: 501 when serving an exported file)
 ``GET /v1/model``          task, labels, settings summary, backend, limits
 ``GET /health``            ``{"status": "ok"}``
 ``GET /metrics``           Prometheus text: requests, latency, batch sizes, errors, queue
@@ -60,7 +60,14 @@ from .settings import ServeSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServeSettings", "create_app", "serve", "serve_in_thread", "ApiError"]
+__all__ = [
+    "ServeSettings",
+    "create_app",
+    "serve",
+    "backend_summary",
+    "serve_in_thread",
+    "ApiError",
+]
 
 
 class ApiError(HTTPException):
@@ -299,7 +306,7 @@ def _task(model: Any) -> str:
     return task or "classify"
 
 
-def _model_info(model: Any, settings: ServeSettings) -> dict[str, Any]:
+def _model_info(model: Any, settings: ServeSettings, inspectable: bool = True) -> dict[str, Any]:
     """``GET /v1/model``: what the server runs and how."""
     config = getattr(model, "config", None)
     torch_model = getattr(model, "model", None)
@@ -311,6 +318,7 @@ def _model_info(model: Any, settings: ServeSettings) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in torch_model.parameters()) if torch_model is not None else None,
         "config": None,
         "run": os.path.basename(os.path.normpath(str(model.path))) if getattr(model, "path", None) else None,
+        "inspect": inspectable,
         "rnnkit_version": __version__,
         "limits": {
             name: getattr(settings, name)
@@ -335,9 +343,9 @@ def _load(model: Any, settings: ServeSettings) -> tuple[Any, Any]:
 
     if not isinstance(model, (str, os.PathLike)):
         return model, (model if hasattr(model, "model") else None)
-    if settings.backend == "eager":
+    if settings.backend == "eager":  # a run folder on PyTorch, or an export (file or folder) as it is
         served = load(model, device=settings.device)
-        return served, served
+        return served, (served if hasattr(served, "model") else None)
     if is_run_folder(model):  # export in memory (checked against eager); inspect on eager
         eager = load(model, device="cpu")
         return exported_from_run(eager, settings.backend, threads=settings.threads), eager
@@ -407,6 +415,7 @@ def create_app(model: str | os.PathLike | Any, settings: ServeSettings | None = 
         lifespan=lifespan,
     )
     app.state.model = served
+    app.state.inspectable = inspectable
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.batcher = batcher
@@ -451,7 +460,7 @@ def create_app(model: str | os.PathLike | Any, settings: ServeSettings | None = 
 
     @app.get("/v1/model", summary="What this server runs: task, labels, settings summary, limits")
     async def model_info() -> dict[str, Any]:
-        return _model_info(served, settings)
+        return _model_info(served, settings, inspectable is not None)
 
     @app.post(
         "/v1/predict",
@@ -589,8 +598,8 @@ async def _inspection(run: Any, text: str, jobs: asyncio.Semaphore):
         raise ApiError(
             501,
             "not_available",
-            "inspection needs the model's PyTorch weights: serve the run "
-            "folder (any backend), not an exported file",
+            "this export cannot be inspected (inspection needs the model's PyTorch weights); serve the run "
+            "folder it was exported from (with any --backend) to inspect",
         )
     try:
         from ..inspect.record import inspect_text
@@ -609,15 +618,34 @@ def serve(
     """Run the app with uvicorn until interrupted (Ctrl-C / SIGTERM stop it gracefully).
 
     Args:
-        model: as for :func:`create_app`.
+        model: as for :func:`create_app`, or an app it built (``rnnkit serve`` builds the app first, so
+            that it can say what serves the model before it announces the server).
         settings: host, port, limits, batching, backend.
         log_level: uvicorn's log level.
     """
     import uvicorn
 
     settings = settings or ServeSettings()
-    app = create_app(model, settings)
+    app = model if isinstance(model, FastAPI) else create_app(model, settings)
     uvicorn.run(_HostCheck(app, settings.hosts_allowed()), **uvicorn_options(settings), log_level=log_level)
+
+
+_BACKEND_NAMES = {"eager": "eager PyTorch", "onnx": "ONNX Runtime", "torchscript": "TorchScript"}
+
+
+def backend_summary(app: FastAPI) -> str:
+    """What runs the model of an app from :func:`create_app`, in words, for ``rnnkit serve``'s first line:
+    ``eager PyTorch on cpu``; ``ONNX Runtime, exported in memory and checked against eager PyTorch``; or,
+    for an exported file, ``ONNX Runtime, from an export; no inspection: serve the run folder for it``."""
+    served, inspectable = app.state.model, app.state.inspectable
+    backend = getattr(served, "backend", "eager")
+    name = _BACKEND_NAMES.get(backend, backend)
+    if backend == "eager":
+        device = getattr(served, "device", None)
+        return f"{name} on {device}" if device is not None else name
+    if inspectable is not None:
+        return f"{name}, exported in memory and checked against eager PyTorch"
+    return f"{name}, from an export; no inspection: serve the run folder for it"
 
 
 HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers

@@ -5,6 +5,7 @@
 const DEBOUNCE_MS = 200;
 const $ = (id) => document.getElementById(id);
 let labels = [];
+let canInspect = true;  // false when the server runs an exported file (no PyTorch weights)
 
 function showError(message) {
   $("status").textContent = message || "";
@@ -55,6 +56,7 @@ function showPrediction(prediction) {
     row.classList.toggle("top", row.dataset.label === prediction.label);
   }
   $("inspect-link").href = `/inspect?text=${encodeURIComponent(prediction.text)}`;
+  $("inspect-link").hidden = !canInspect;
   $("result").hidden = false;
 }
 
@@ -181,6 +183,7 @@ async function start() {
     setUpLanguageModel();
   } else {
     labels = info.labels || [];
+    canInspect = info.inspect !== false;
     setUpClassifier();
   }
 }
