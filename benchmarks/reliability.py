@@ -39,6 +39,7 @@ AREAS = [  # (pattern in "file::test name", area), first match wins
     ("serve_refuses", "serve options"),
     ("nproc", "train --nproc"),
     ("wrong_kind_of_run", "wrong kind of run"),
+    ("found_by_probing", "found by probing (argv surrogates, --max-len 1)"),
     ("inspect", "inspect"),
     ("export", "export"),
     ("generate", "generate"),
