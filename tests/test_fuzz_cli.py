@@ -573,3 +573,20 @@ def test_found_by_probing(args, data, good_run):
         check_refused(["inspect", good_run, args[1]], good_run)
     else:
         check_train_refused(["--data", data / "train.csv", *args], good_run)
+
+
+def test_outputs_that_cannot_be_written_are_one_line(good_run, data, tmp_path):
+    """Regression: inspect --out/--png and export --out under a file or in /proc were tracebacks."""
+    under_a_file = data / "train.csv" / "x"
+    for out in [under_a_file, "/proc/rnnkit-x"]:
+        check_refused(["inspect", good_run, "goal match", "--out", f"{out}.html"], good_run)
+        check_refused(["inspect", good_run, "goal", "--out", tmp_path / "r.html", "--png", f"{out}.png"], good_run)
+        check_refused(["export", good_run, "--format", "torchscript", "--out", f"{out}.pt"], good_run)
+
+
+def test_export_check_file_that_is_not_utf8(good_run, tmp_path):
+    """Regression: --check-file with bytes that are not UTF-8 was a traceback; they read as U+FFFD."""
+    texts_file = tmp_path / "texts.txt"
+    texts_file.write_bytes(b"goal \xff\xfe match\n")
+    result = invoke(["export", good_run, "--format", "torchscript", "--out", tmp_path / "m.pt", "--check-file", texts_file])
+    assert result.exit_code == 0, refused(result) or result.stderr

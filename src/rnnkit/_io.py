@@ -27,8 +27,13 @@ from typing import IO, Any
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # the place is wrong, not the program: one line (OutputError is an InputError)
+        from .errors import OutputError
+
+        raise OutputError(f"{path}: cannot be written there ({_why(path, e)})") from None
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the user's umask like open()
     binary = "b" in mode
     try:
@@ -48,6 +53,15 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _why(path: Path, error: OSError) -> str:
+    for parent in path.parents:
+        if parent.is_file():
+            return f"{parent} is a file"
+        if parent.is_dir():
+            break
+    return error.strerror or str(error)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

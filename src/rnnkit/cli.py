@@ -772,7 +772,7 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--check", is_flag=True,
               help="Run the export on sample texts; fail unless every probability is within 1e-4 "
               "of eager PyTorch's.")  # fmt: skip
-@click.option("--check-file", type=click.File("r", encoding="utf-8"),
+@click.option("--check-file", type=click.File("r", encoding="utf-8", errors="replace"),
               help="Texts for --check, one per line (default: ragged samples from the vocabulary).")
 def export_command(run, format, out, check, check_file) -> None:
     """Export a trained classifier to one self-describing ONNX or TorchScript file: any batch size and

@@ -34,6 +34,10 @@ class MissingExtraError(InputError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+class OutputError(InputError):
+    """A file cannot be written where it was asked to go (a folder that is a file, no permission, /proc)."""
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (the loss became NaN or infinite). Not the input's fault as such, so the command
     line prints it as one line and exits with code 1; the last good checkpoint is kept."""
