@@ -187,6 +187,13 @@ def test_ctrl_c_in_any_command_is_one_line_exit_130_and_writes_nothing(run, data
     assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
 
 
+def test_ctrl_c_while_the_command_line_is_parsed_is_one_line_too(run, monkeypatch):
+    monkeypatch.setattr("click.Group.make_context", interrupt)  # (parsing may import PyTorch: seconds)
+    result = invoke("predict", run, "goal")
+    assert result.exit_code == 130, result.output
+    only_line(result, "predict")
+
+
 def test_sigterm_in_predict_exits_143(run, monkeypatch):
     import signal
 

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 import click
 
@@ -56,6 +57,21 @@ class _Group(click.Group):
     signals: InterruptOnSignals | None = None  # main()'s, while the command line runs as a program
 
     def make_context(self, info_name, args, parent=None, **extra):
+        command = next((a for a in args if a in self.commands), None)
+        try:
+            ctx = self._make_context(info_name, args, parent=parent, **extra)
+            ctx.meta["rnnkit.command"] = command
+            return ctx
+        except KeyboardInterrupt as e:  # while parsing (its checks import PyTorch): as in invoke
+            _interrupted(command, getattr(e, "signum", signal.SIGINT))
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception:
+            if self.signals is None or self.signals.received is None:
+                raise
+            _interrupted(command, self.signals.received)
+
+    def _make_context(self, info_name, args, parent=None, **extra):
         from .limits import check_text
 
         for number, arg in enumerate(args, start=1):  # bytes that are not UTF-8 arrive as lone surrogates
@@ -72,9 +88,9 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
+            _check_interrupts()  # swallowed while parsing?
             result = super().invoke(ctx)
-            if self.signals is not None:
-                self.signals.check()  # an interrupt a library swallowed on the way still ends the command
+            _check_interrupts()  # an interrupt a library swallowed on the way still ends the command
             return result
         except _OneLineError:
             raise
@@ -89,25 +105,32 @@ class _Group(click.Group):
             click.echo(f"rnnkit: error: {_one_line(e)}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt as e:  # Ctrl-C, or main()'s SIGTERM handler (rnnkit.interrupts.Interrupted)
-            _interrupted(ctx, getattr(e, "signum", signal.SIGINT))
+            _interrupted(ctx.meta.get("rnnkit.command"), getattr(e, "signum", signal.SIGINT))
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception:
             if self.signals is None or self.signals.received is None:
                 raise
-            _interrupted(ctx, self.signals.received)  # e.g. a module left half-imported by the interrupt
+            _interrupted(ctx.meta.get("rnnkit.command"), self.signals.received)  # e.g. a half-imported module
 
 
 _WRITES_FILES = {"train", "eval", "export", "inspect", "datasets"}
 
 
-def _interrupted(ctx: click.Context, signum: int) -> None:
+def _check_interrupts() -> None:
+    """Raise the interrupt that a library swallowed, so that the command stops now rather than at its end:
+    PyTorch does swallow one that arrives while its import is importing NumPy."""
+    if _Group.signals is not None:
+        _Group.signals.check()
+
+
+def _interrupted(command: str | None, signum: int) -> NoReturn:
     """End an interrupted command: one line on stderr, exit code 130 (SIGINT) or 143 (SIGTERM)."""
-    command = ctx.invoked_subcommand or "rnnkit"
+    command = command or "rnnkit"
     # Every file is written atomically (a temporary file, then a rename): whole, or not at all.
     harm = "no file was left half-written" if command in _WRITES_FILES else "nothing was written"
     click.echo(f"rnnkit: {command} interrupted by {signal.Signals(signum).name}; {harm}", err=True)
-    ctx.exit(exit_code(signum))
+    raise click.exceptions.Exit(exit_code(signum))
 
 
 class _OneLineHandler(logging.Handler):
@@ -506,6 +529,7 @@ def predict_command(run, inputs, texts, files, text_col, top_k, threshold, devic
         if path != "-" and not os.path.isfile(path):
             raise DataError("no such file", path=path)
     loaded = _load_predictor(load_predictor, run, backend, device)
+    _check_interrupts()  # before a long file is read and labelled
     config = getattr(loaded, "config", None)
     cols = text_col or (config.data.text_col if config is not None else "text")
     text_cols = tuple(c.strip() for c in cols.split(",") if c.strip())
@@ -732,8 +756,7 @@ def serve_command(run, **settings) -> None:
     _check_port(options.host, options.port)
     check_port_free(options.host, options.port)  # before announcing: a port in use is one line
     app = create_app(run, options)  # before announcing too: a run that cannot be served is one line
-    if _Group.signals is not None:
-        _Group.signals.check()  # interrupted while loading (and swallowed): do not start the server
+    _check_interrupts()  # interrupted while loading (and swallowed): do not start the server
     url = f"http://{options.host}:{options.port}/"
     click.echo(f"rnnkit: serving {run} ({backend_summary(app)}) on {url}", err=True)
     serve(app, options)
@@ -824,6 +847,7 @@ def generate_command(run, prime, length, temperature, top_k, top_p, seed, device
             f"{run} holds a {loaded.config.task} run; `rnnkit generate` needs a language model "
             f"(train one with `rnnkit train --task lm`)"
         )
+    _check_interrupts()  # before the text starts
     pieces = loaded.stream(prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     last = ""
     try:
