@@ -27,7 +27,6 @@ from .common import (
     build_checked_model,
     check_trainable,
     device_name,
-    logger,
     notify,
     start_run_folder,
 )
@@ -180,9 +179,7 @@ def _vocabulary(cfg: Config, splits: Splits, run: RunFolder, resume: bool):
         if len(labels) < 2:
             raise DataError(f"classification needs at least 2 labels in training, got {labels.names}")
         vectors = resolve_vectors(cfg.model.vectors, d.tokenizer)
-        if vectors and (dim := vectors_dim(vectors)) != cfg.model.embed_dim:
-            if cfg.model.vectors not in ("auto", "glove.6B.50d"):  # the bundled vectors size the recipe
-                logger.warning(f"embed_dim set to {dim}, the size of the vectors in {cfg.model.vectors}")
+        if vectors and (dim := vectors_dim(vectors)) != cfg.model.embed_dim:  # the vectors set the size
             cfg = resolve_config(config_dict=cfg.to_dict(), overrides={"embed_dim": dim})
     return cfg, encoder, labels
 
