@@ -229,24 +229,34 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, dict[str, Any]
     return tensors
 
 
-def check_weights_header(path: str | os.PathLike, expected: dict[str, torch.Tensor], described: str) -> None:
-    """Compare a weights file's header with the state dict a config describes (on ``meta`` is enough):
-    same names, shapes and dtypes. Raises :class:`RunFolderError` naming the first difference."""
-    found = read_safetensors_header(path)
+def check_shapes(where, expected: dict[str, list[int]], found: dict[str, list[int]], described: str) -> None:
+    """Raise :class:`RunFolderError` unless ``found`` has exactly ``expected``'s names and shapes.
+
+    ``described`` names the other files the shapes come from, e.g. ``"vocab.json (812 tokens)"``.
+    """
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:
         raise RunFolderError(
-            f"{path}: does not match config.json (missing: {', '.join(missing[:5]) or 'none'}; "
+            f"{where}: does not match config.json (missing: {', '.join(missing[:5]) or 'none'}; "
             f"unexpected: {', '.join(str(u)[:60] for u in unexpected[:5]) or 'none'})"
         )
+    for name, shape in expected.items():
+        if list(found[name]) != list(shape):
+            raise RunFolderError(
+                f"{where}: {name} has shape {list(found[name])}, but config.json and {described} "
+                f"need {list(shape)}"
+            )
+
+
+def check_weights_header(path: str | os.PathLike, expected: dict[str, torch.Tensor], described: str) -> None:
+    """Compare a weights file's header with the state dict a config describes (on ``meta`` is enough):
+    same names, shapes and dtypes. Raises :class:`RunFolderError` naming the first difference."""
+    found = read_safetensors_header(path)
+    shapes = {name: list(tensor.shape) for name, tensor in expected.items()}
+    check_shapes(path, shapes, {name: info["shape"] for name, info in found.items()}, described)
     for name, tensor in expected.items():
         info = found[name]
-        if list(info["shape"]) != list(tensor.shape):
-            raise RunFolderError(
-                f"{path}: {name} has shape {info['shape']}, but config.json and {described} "
-                f"need {list(tensor.shape)}"
-            )
         want = _NAMES.get(tensor.dtype, str(tensor.dtype))
         if info["dtype"] != want:
             raise RunFolderError(f"{path}: {name} is stored as {info['dtype']}, expected {want}")

@@ -47,20 +47,10 @@ def check_weights(
 
     ``described`` names the other files the shapes come from, e.g. ``"vocab.json (812 tokens)"``.
     """
-    where = run.file(ck.WEIGHTS)
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing or unexpected:
-        raise RunFolderError(
-            f"{where}: does not match config.json (missing: {', '.join(missing) or 'none'}; "
-            f"unexpected: {', '.join(unexpected) or 'none'})"
-        )
-    for name, tensor in expected.items():
-        if tuple(found[name].shape) != tuple(tensor.shape):
-            raise RunFolderError(
-                f"{where}: {name} has shape {list(found[name].shape)}, but config.json and {described} "
-                f"need {list(tensor.shape)}"
-            )
+    from ..limits import check_shapes
+
+    shapes = {name: list(tensor.shape) for name, tensor in expected.items()}
+    check_shapes(run.file(ck.WEIGHTS), shapes, {name: list(t.shape) for name, t in found.items()}, described)
 
 
 def build_checked_model(run: RunFolder, build, device: torch.device, described: str):
