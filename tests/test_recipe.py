@@ -216,3 +216,16 @@ def test_cli_summary_names_the_preset_and_both_paths(splits, tmp_path, capsys):
     out = capsys.readouterr().out
     assert exit_info.value.code in (0, None)
     assert "preset default" in out and "validation accuracy: recurrent path" in out and "n-gram path" in out
+
+
+def test_a_resumed_default_run_ends_with_the_uninterrupted_weights(splits, tmp_path):
+    from safetensors.torch import load_file
+
+    train, _ = splits
+    settings = FAST | {"epochs": 2}
+    whole = rnnkit.train(train, out=tmp_path / "whole", **settings)
+    cut = rnnkit.train(train, out=tmp_path / "cut", time_budget=0.001, **settings)  # stops after one step
+    rnnkit.train(out=cut, resume=True, time_budget=1000.0)
+    a, b = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert float(a["wide.strength"]) > 0 and set(a) == set(b)  # the n-gram path is refitted after resuming too
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-5

@@ -70,6 +70,7 @@ class NgramLinear(nn.Module):
         self.weight = nn.Parameter(torch.zeros(vocab_size + buckets, num_classes))  # (F, C)
         self.bias = nn.Parameter(torch.zeros(num_classes))
         self.register_buffer("idf", torch.zeros(vocab_size + buckets))  # (F,), 0 = ignored
+        self.register_buffer("strength", torch.tensor(0.0))  # the C it was fitted with (0: not fitted yet)
 
     @property
     def num_features(self) -> int:

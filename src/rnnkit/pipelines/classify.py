@@ -350,8 +350,11 @@ def train_classifier(
     if model.wide is not None:
         mix = recipe.choose_mix(model, data.valid, lambda m: _predict_items(m, data.valid, cfg, pad, device),
                                 task.monitor)  # fmt: skip
-        if splits.valid_held_out and wide is not None:  # the held-out rows are training data too
-            wide["refit"] = recipe.refit_wide(model, data.train + data.valid, wide["C"], ignore=(pad, unk))
+        strength = float(model.wide.strength)  # saved with the weights, so a resumed run refits alike
+        if splits.valid_held_out and strength > 0:  # the held-out rows are training data too
+            refit = recipe.refit_wide(model, data.train + data.valid, strength, ignore=(pad, unk))
+            if wide is not None:
+                wide["refit"] = refit
         run.save_weights(model.state_dict())
     t0 = time.perf_counter()
     report = _report(model, data.report, data.labels.names, cfg, device)

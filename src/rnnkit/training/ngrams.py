@@ -174,5 +174,6 @@ def fit_ngrams(
         if len(active):
             wide.weight[active] = w_best[: len(active)]
         wide.bias.copy_(b_best)
+        wide.strength.fill_(c)
     return {"C": c, "valid_accuracy": round(accuracy, 4), "valid_loss": round(loss, 4), "features": kept,
             "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
