@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_text import TINY, texts, write_csv, write_splits
 
 import rnnkit
 from rnnkit.cli import main
@@ -20,6 +19,7 @@ from rnnkit.models.ngrams import NgramLinear
 from rnnkit.pipelines import recipe
 from rnnkit.training.classify import ClassificationTask, balanced_weights, macro_f1
 from rnnkit.training.ngrams import design_matrix, fit_ngrams
+from tiny_text import TINY, texts, write_csv, write_splits
 
 FAST = {k: v for k, v in TINY.items() if k not in ("epochs", "preset")} | {"epochs": 1}  # on `default`
 
