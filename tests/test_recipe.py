@@ -198,7 +198,8 @@ def test_bad_recipe_options_are_one_line_errors(splits, tmp_path, capsys, option
 
 
 def test_imbalanced_data_stops_on_macro_f1(tmp_path):
-    rows = [r for r in texts(120, seed=3) if r[0] != "food"] + [r for r in texts(30, seed=4) if r[0] == "food"]
+    rows = [r for r in texts(120, seed=3) if r[0] != "food"]
+    rows += [r for r in texts(30, seed=4) if r[0] == "food"]
     data = write_csv(tmp_path / "imbalanced.csv", rows)
     run = rnnkit.train(data, out=tmp_path / "run", class_weight="balanced", **FAST)
     report = json.loads((run / "report.json").read_text())
@@ -227,5 +228,5 @@ def test_a_resumed_default_run_ends_with_the_uninterrupted_weights(splits, tmp_p
     cut = rnnkit.train(train, out=tmp_path / "cut", time_budget=0.001, **settings)  # stops after one step
     rnnkit.train(out=cut, resume=True, time_budget=1000.0)
     a, b = load_file(whole / "model.safetensors"), load_file(cut / "model.safetensors")
-    assert float(a["wide.strength"]) > 0 and set(a) == set(b)  # the n-gram path is refitted after resuming too
+    assert float(a["wide.strength"]) > 0 and set(a) == set(b)  # the n-gram path is refitted after resuming
     assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 1e-5

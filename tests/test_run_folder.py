@@ -198,7 +198,7 @@ def test_weights_that_disagree_with_the_config(copy_of):
 
 def test_bad_labels_and_config_files(copy_of):
     (copy_of / "labels.json").write_text('["a", "a"]')
-    with pytest.raises(RunFolderError, match="labels.json: expected a list of at least 2 distinct class names"):
+    with pytest.raises(RunFolderError, match="labels.json: expected a list of at least 2 distinct class"):
         rnnkit.load(copy_of)
     (copy_of / "config.json").write_text("{")
     with pytest.raises(RunFolderError, match="config.json: corrupted JSON"):
