@@ -72,7 +72,7 @@ class _Group(click.Group):
             _interrupted(command, self.signals.received)
 
     def _make_context(self, info_name, args, parent=None, **extra):
-        from .limits import check_text
+        from .errors import check_text  # not rnnkit.limits: that imports PyTorch, and --help should not wait
 
         for number, arg in enumerate(args, start=1):  # bytes that are not UTF-8 arrive as lone surrogates
             try:

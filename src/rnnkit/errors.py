@@ -86,3 +86,21 @@ class DataError(InputError):
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
         return f"{where}: {self.message}" if where else self.message
+
+
+def check_text(text: str, what: str) -> None:
+    """Raise :class:`~rnnkit.errors.ConfigError` if ``text`` holds a lone surrogate (``"\\ud800"``, or the
+    ``\\udcff`` Python makes of a command-line argument that is not UTF-8): it cannot be tokenized back
+    into bytes, printed, or sent as JSON.
+
+    >>> check_text("café", "--prime")
+    >>> check_text("a" + chr(0xDCFF) + "b", "--prime")
+    Traceback (most recent call last):
+    ...
+    rnnkit.errors.ConfigError: --prime is not valid UTF-8 text (a lone surrogate at character 2)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        where = f"a lone surrogate at character {e.start + 1}"
+        raise ConfigError(f"{what} is not valid UTF-8 text ({where})") from None

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError, RunFolderError
+from .errors import ConfigError, RunFolderError, check_text  # noqa: F401 (check_text: one of the limits)
 
 # Bytes per parameter while training with AdamW in float32: weights, gradients, two moments, and the copy
 # of the best weights the Trainer keeps.
@@ -151,24 +151,6 @@ def check_out_dir(path: str | os.PathLike) -> None:
         raise ConfigError(f"--out {out}: cannot write in {probe} ({e.strerror or e})") from None
     os.close(fd)
     os.unlink(name)
-
-
-def check_text(text: str, what: str) -> None:
-    """Raise :class:`~rnnkit.errors.ConfigError` if ``text`` holds a lone surrogate (``"\\ud800"``, or the
-    ``\\udcff`` Python makes of a command-line argument that is not UTF-8): it cannot be tokenized back
-    into bytes, printed, or sent as JSON.
-
-    >>> check_text("café", "--prime")
-    >>> check_text("a" + chr(0xDCFF) + "b", "--prime")
-    Traceback (most recent call last):
-    ...
-    rnnkit.errors.ConfigError: --prime is not valid UTF-8 text (a lone surrogate at character 2)
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        where = f"a lone surrogate at character {e.start + 1}"
-        raise ConfigError(f"{what} is not valid UTF-8 text ({where})") from None
 
 
 # --- weights files as untrusted input ----------------------------------------------------------------------
