@@ -81,11 +81,7 @@ def fit_wide(model, train: list, valid: list, ignore: tuple[int, ...]) -> dict[s
     """Fit ``model.wide`` (the n-gram path) on the training items, regularisation chosen on ``valid``."""
     from ..training.ngrams import fit_ngrams
 
-    was = model.wide.weight.requires_grad
-    model.wide.requires_grad_(False)
-    info = fit_ngrams(model.wide, train, valid, ignore=ignore)
-    model.wide.requires_grad_(was)
-    return info
+    return fit_ngrams(model.wide, train, valid, ignore=ignore)
 
 
 def refit_wide(model, items: list, c: float, ignore: tuple[int, ...]) -> dict[str, Any]:
@@ -94,13 +90,12 @@ def refit_wide(model, items: list, c: float, ignore: tuple[int, ...]) -> dict[st
     fit with a known ``C`` needs no second validation. (The recurrent path keeps its weights.)"""
     from ..training.ngrams import fit_ngrams
 
-    model.wide.requires_grad_(False)
     info = fit_ngrams(model.wide, items, items[:1], c_grid=(c,), ignore=ignore)
     return {"examples": len(items), "features": info["features"], "seconds": info["seconds"]}
 
 
-def _log_probs(model, items: list, predict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both paths' log-probabilities ``[n, C]`` for ``items`` (``predict`` maps a model to ``[n, C]``)."""
+def _log_probs(model, predict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both paths' log-probabilities ``[n, C]`` (``predict`` maps a model to its probabilities ``[n, C]``)."""
     mix = float(model.mix)
     try:
         model.mix.fill_(1.0)
@@ -120,7 +115,7 @@ def choose_mix(model, valid: list, predict, monitor: str) -> dict[str, Any]:
     """
     from ..training.classify import macro_f1
 
-    rnn, ngram = _log_probs(model, valid, predict)
+    rnn, ngram = _log_probs(model, predict)
     labels = torch.tensor([label for _, label in valid])
     classes = rnn.shape[1]
 
