@@ -79,6 +79,7 @@ def test_plan_gives_small_data_many_epochs_and_large_data_few():
     small, _ = recipe.plan(cfg, [([1, 2, 3], 0)] * 500)
     large, _ = recipe.plan(cfg, [([1, 2, 3], 0)] * 500_000)
     assert small.train.epochs == recipe.MAX_EPOCHS and large.train.epochs == recipe.MIN_EPOCHS
+    assert small.train.eval_every == 0 and large.train.eval_every == 500_000 // 64 // 2 + 1  # half an epoch
     fixed, info = recipe.plan(resolve_config(overrides={"epochs": 3, "ngrams": False}), [([1], 0)] * 10)
     assert fixed.train.epochs == 3 and info == {}
 

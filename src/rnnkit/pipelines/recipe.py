@@ -27,6 +27,7 @@ from ..config import Config, resolve_config
 PLAN_STEPS = 2000  # optimizer steps the plan aims at
 PLAN_TOKENS = 4_000_000  # but no more than this many tokens read by the recurrent path
 MIN_EPOCHS, MAX_EPOCHS = 2, 20
+FEW_EPOCHS = 4  # planned epochs up to this many are evaluated every half epoch (best weights, early stopping)
 IMBALANCE = 3.0  # largest / smallest class count above which the classes count as imbalanced
 MIX_GRID = 21  # mix values tried: 0, 0.05, …, 1
 
@@ -52,6 +53,9 @@ def plan(cfg: Config, train: list[tuple[list[int], int]]) -> tuple[Config, dict[
         overrides["epochs"] = max(MIN_EPOCHS, min(MAX_EPOCHS, by_steps, by_tokens))
         info["epochs"] = (f"planned: {overrides['epochs']} epochs ({PLAN_STEPS} steps or {PLAN_TOKENS} "
                           f"tokens, within {MIN_EPOCHS}-{MAX_EPOCHS})")  # fmt: skip
+        if overrides["epochs"] <= FEW_EPOCHS and cfg.train.eval_every == 0:  # few, long epochs: look twice
+            overrides["eval_every"] = math.ceil(steps / 2)
+            info["eval_every"] = f"evaluating every {overrides['eval_every']} steps (half an epoch)"
     if cfg.model.ngrams and cfg.model.ngram_buckets == 0:
         from ..models.ngrams import pair_buckets
 
