@@ -49,18 +49,15 @@ def exit_code(signum: int) -> int:
     return 128 + int(signum)
 
 
-class StopOnSignals:
-    """Stop training cleanly on SIGINT / SIGTERM (see the module docstring)."""
+class _SignalHandlers:
+    """A context manager that routes ``self.signals`` to ``self._handle`` in the main thread (elsewhere it
+    does nothing) and puts the previous handlers back on exit."""
 
-    signals = (signal.SIGINT, signal.SIGTERM)
+    signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+    _previous: dict[int, Any]
 
-    def __init__(self) -> None:
-        self.trainer: Any = None
-        self.run: Path | None = None  # the run folder of the last trainer seen
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopOnSignals:
+    def __enter__(self):
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
             for s in self.signals:
                 self._previous[s] = signal.signal(s, self._handle)
@@ -70,6 +67,19 @@ class StopOnSignals:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        raise NotImplementedError
+
+
+class StopOnSignals(_SignalHandlers):
+    """Stop training cleanly on SIGINT / SIGTERM (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.run: Path | None = None  # the run folder of the last trainer seen
+        self.signum: int | None = None
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.trainer is None or self.signum is not None:  # not in a step loop, or asked twice
@@ -86,7 +96,7 @@ class StopOnSignals:
         self.trainer = None
 
 
-class InterruptOnSignals:
+class InterruptOnSignals(_SignalHandlers):
     """Raise :class:`Interrupted` on SIGINT / SIGTERM at once, wherever the main thread is, and remember it.
 
     A context manager (handlers installed in the main thread only, the previous ones restored on exit).
@@ -99,18 +109,7 @@ class InterruptOnSignals:
     def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
         self.signals = tuple(signals)
         self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> InterruptOnSignals:
-        if threading.current_thread() is threading.main_thread():
-            for s in self.signals:
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-        self._previous.clear()
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.received = signum

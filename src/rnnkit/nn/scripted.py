@@ -40,6 +40,19 @@ def _batched_hidden(hx: Tensor, batched: bool) -> Tensor:
     return hx.unsqueeze(1)
 
 
+def _input_and_state(
+    input: Tensor, hx: Optional[Tensor], batched: bool, batch_dim: int, rows: int, hidden_size: int  # noqa: UP045
+) -> tuple[Tensor, Tensor]:
+    """GRU / RNN: the input with a batch dimension, and the initial state (zeros when ``hx`` is None)."""
+    if not batched:
+        input = input.unsqueeze(batch_dim)
+    if hx is None:
+        h0 = torch.zeros(rows, input.size(batch_dim), hidden_size, dtype=input.dtype, device=input.device)
+    else:
+        h0 = _batched_hidden(hx, batched)
+    return input, h0
+
+
 class ScriptedLSTM(nn.LSTM):
     """``torch.nn.LSTM`` with a ``forward`` TorchScript compiles on its own: a tensor in, the fused kernel."""
 
@@ -95,14 +108,8 @@ class ScriptedGRU(nn.GRU):
     ) -> tuple[Tensor, Tensor]:
         batched = _check_rank("GRU", input)
         batch_dim = 0 if self.batch_first else 1
-        if not batched:
-            input = input.unsqueeze(batch_dim)
         rows = self.num_layers * (2 if self.bidirectional else 1)
-        if hx is None:
-            n = input.size(batch_dim)
-            h0 = torch.zeros(rows, n, self.hidden_size, dtype=input.dtype, device=input.device)
-        else:
-            h0 = _batched_hidden(hx, batched)
+        input, h0 = _input_and_state(input, hx, batched, batch_dim, rows, self.hidden_size)
         self.check_forward_args(input, h0, None)
         output, h_n = _VF.gru(
             input,
@@ -130,14 +137,8 @@ class ScriptedRNN(nn.RNN):
     ) -> tuple[Tensor, Tensor]:
         batched = _check_rank("RNN", input)
         batch_dim = 0 if self.batch_first else 1
-        if not batched:
-            input = input.unsqueeze(batch_dim)
         rows = self.num_layers * (2 if self.bidirectional else 1)
-        if hx is None:
-            n = input.size(batch_dim)
-            h0 = torch.zeros(rows, n, self.hidden_size, dtype=input.dtype, device=input.device)
-        else:
-            h0 = _batched_hidden(hx, batched)
+        input, h0 = _input_and_state(input, hx, batched, batch_dim, rows, self.hidden_size)
         self.check_forward_args(input, h0, None)
         arguments = (self.bias, self.num_layers, float(self.dropout), self.training, self.bidirectional)
         if self.mode == "RNN_TANH":
