@@ -33,7 +33,7 @@ from .errors import ConfigError
 
 Cell = Literal["rnn", "lstm", "gru"]
 Pool = Literal["last", "mean", "max", "attention", "concat"]
-Schedule = Literal["constant", "linear", "cosine"]
+Schedule = Literal["constant", "linear", "cosine", "slanted"]
 ClassWeight = Literal["none", "balanced"]
 
 
@@ -55,6 +55,10 @@ class ModelConfig:
     freeze_vectors: bool = False  # keep the pretrained vectors fixed during training
     ngrams: bool = False  # add a TF-IDF word + word-pair linear path beside the RNN, mixed by validation
     ngram_buckets: int = 0  # hash rows for word pairs in the n-gram path (0: chosen from the data)
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights, a new mask per batch (AWD-LSTM)
+    locked_dropout: bool = False  # --dropout masks shared by all steps of a text, and whole words dropped
+    input_dropout: float = 0.0  # dropout on the embedded tokens, one mask per text for all steps (AWD-LSTM)
+    chunk_len: int = 0  # classifiers: read texts in chunks of this many tokens, state carried (BPT3C)
 
 
 @dataclass
@@ -72,6 +76,7 @@ class DataConfig:
     max_len: int | None = None  # tokens the RNN reads per text: longer ones as head + tail (None: all)
     valid_fraction: float = 0.1  # share of train held out for validation when there is no validation data
     bucket: bool = True  # batch texts of similar length together (less padding, faster)
+    unlabeled: str | None = None  # more text for a language model: a file (a text per line) or a folder
 
 
 @dataclass
@@ -85,11 +90,16 @@ class TrainConfig:
     bptt: int = 100  # language models: tokens per truncated-backpropagation chunk; the state carries on
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0  # AdamW decoupled weight decay (not applied to biases or embeddings)
-    schedule: Schedule = "constant"  # learning rate after warmup: constant, or linear / cosine decay to zero
+    schedule: Schedule = "constant"  # after warmup: constant, linear / cosine decay to 0, or slanted (ULMFiT)
     warmup: float = 0.0  # fraction of the steps spent warming the learning rate up from zero
     clip_norm: float | None = 1.0  # clip the gradient norm to this value (None: no clipping)
     eval_every: int = 0  # evaluate every N steps (0: at each epoch's end only)
     patience: int = 0  # stop after N evaluations without improvement (0: never stop early)
+    lr_decay: float = 1.0  # each layer group below the top learns this times the rate above (ULMFiT 0.38)
+    unfreeze: float = 0.0  # layer groups thaw one by one, top down, over this fraction of the steps
+    ar: float = 0.0  # language models: activation regularisation α·mean(h²) of the dropped output (AWD: 2)
+    tar: float = 0.0  # language models: temporal activation regularisation β·mean((h_t − h_t−1)²)
+    pretrain: bool = False  # classifiers: a language model on the texts (+ --unlabeled) first, then from it
     class_weight: ClassWeight = "none"  # weigh each class's loss: none, or balanced (n / (classes × count))
     sparse_embeddings: bool = False  # sparse embedding gradients and SparseAdam (pays for big vocabularies)
     seed: int = 0  # seed for initialisation, shuffling and dropout
@@ -267,6 +277,13 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "valid_fraction": (0.0, 1.0, "(0, 1)"),
     "epochs": (0, MAX_COUNT, "≥ 0"),
     "ngram_buckets": (0, 1 << 24, "≥ 0"),
+    "weight_drop": (0.0, 1.0, "[0, 1)"),
+    "input_dropout": (0.0, 1.0, "[0, 1)"),
+    "chunk_len": (0, MAX_COUNT, "≥ 0"),
+    "lr_decay": (0.0, 1.0, "(0, 1]"),
+    "unfreeze": (0.0, 1.0, "[0, 1]"),
+    "ar": (0.0, 1e6, "≥ 0"),
+    "tar": (0.0, 1e6, "≥ 0"),
     "max_steps": (1, MAX_COUNT, "≥ 1"),
     "time_budget": (0.0, 1e9, "> 0"),
     "batch_size": (1, 1_048_576, "≥ 1"),
