@@ -8,6 +8,9 @@ Drop-ins for ``torch.nn``'s: the same constructors, calls, parameter names, erro
   stacked, with a ``"reference"`` backend (the cells, step by step) and a ``"fast"`` one
   (:mod:`rnnkit.nn.fused`, PyTorch's fused kernels on the same parameters), plus rnnkit's extras:
   ragged batches (``lengths=``) and recording (``record=True``).
+* :mod:`rnnkit.nn.regularize` — AWD-LSTM's regularisers around the layers: :class:`LockedDropout`,
+  :func:`embedding_dropout`, :func:`ar_loss`, :func:`tar_loss` (the layers themselves take
+  ``weight_drop=`` and ``locked_dropout=``).
 * :class:`Trace` — what ``record=True`` returns.
 * :mod:`rnnkit.nn.scripted` — what ``torch.jit.script`` compiles for a layer (its fast path).
 
@@ -24,6 +27,20 @@ Drop-ins for ``torch.nn``'s: the same constructors, calls, parameter names, erro
 
 from .cells import GRUCell, LSTMCell, RNNCell
 from .recurrent import GRU, LSTM, RNN
+from .regularize import LockedDropout, ar_loss, embedding_dropout, locked_dropout, tar_loss
 from .trace import Trace
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Trace"]
+__all__ = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "Trace",
+    "LockedDropout",
+    "locked_dropout",
+    "embedding_dropout",
+    "ar_loss",
+    "tar_loss",
+]
