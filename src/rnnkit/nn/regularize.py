@@ -141,7 +141,7 @@ def embedding_dropout(embedding: nn.Embedding, ids: Tensor, p: float, training: 
 
 
 def _masked_mean(squares: Tensor, mask: Tensor | None) -> Tensor:
-    """The mean of ``squares`` ``[N, L', F]`` over the steps where ``mask`` ``[N, L']`` is True (0 if none)."""
+    """The mean of ``squares`` ``[N, L', F]`` where ``mask`` ``[N, L']`` is True (0 if it never is)."""
     if mask is None:
         return squares.mean() if squares.numel() else squares.new_zeros(())
     weight = mask.unsqueeze(-1).to(squares.dtype)  # (N, L', 1)
