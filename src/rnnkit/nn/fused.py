@@ -64,7 +64,16 @@ import torch.nn.functional as F
 from torch import _VF, Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["full", "padded", "packed", "prefers_packing", "group_count", "step_mask", "zero_state"]
+__all__ = [
+    "full",
+    "padded",
+    "packed",
+    "prefers_packing",
+    "group_count",
+    "step_mask",
+    "zero_state",
+    "weights_built_per_call",
+]
 
 State = tuple[Tensor, ...]
 
@@ -284,7 +293,7 @@ def _padded(
                 layer_input = _zero_padding(layer_input, padded_steps, padding, robust)
             layer_input = torch.cat([layer_input, padding], dim=-1)  # (L, N, E+1)
             layer_weights = _with_padding_feature(mode, layer_weights, per)
-        with _weights_built_per_call(x):
+        with weights_built_per_call(x):
             if d == 1 or one_call:
                 output, final = _call(mode, layer_input, layer_state, layer_weights, 1, 0.0, training, d == 2)
             else:
@@ -305,8 +314,9 @@ def _padded(
     return output, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
 
 
-def _weights_built_per_call(x: Tensor) -> contextlib.AbstractContextManager:
-    """Silence cuDNN's advice to flatten weights: the padded path builds its own for every call."""
+def weights_built_per_call(x: Tensor) -> contextlib.AbstractContextManager:
+    """Silence cuDNN's advice to flatten weights where they are built for every call (the padded path,
+    the layers' ``weight_drop``)."""
     return _quiet_cudnn() if x.is_cuda else contextlib.nullcontext()
 
 

@@ -18,10 +18,29 @@ move both ways. rnnkit adds, as keyword-only arguments:
     the layer's own parameters: the code to read, and the one that can record gates;
   * ``"fast"`` runs PyTorch's fused kernels on the very same parameters (:mod:`rnnkit.nn.fused`),
     ragged batches (``lengths=`` or a ``PackedSequence``) on their padding, exactly;
-  * ``"auto"`` (default) is ``"fast"``, except when recording.
+  * ``"auto"`` (default) is ``"fast"``, except when recording;
+
+* ``weight_drop=`` and ``locked_dropout=`` (constructor) — AWD-LSTM's regularisation of the
+  recurrence (Merity, Keskar & Socher 2018, "Regularizing and Optimizing LSTM Language Models"),
+  in training only:
+
+  * ``weight_drop = p`` is DropConnect (Wan et al. 2013, "Regularization of Neural Networks using
+    DropConnect") on every hidden-to-hidden matrix: each forward call draws a mask
+    ``M ~ Bernoulli(1 − p)`` per ``weight_hh_l{k}[_reverse]`` and runs with
+    ``W_hh' = W_hh ⊙ M / (1 − p)``, the same dropped matrix at every step of the call. The state's
+    own path is regularised while the fused kernels still run (no dropout inside the recurrence);
+    the parameters are untouched, and gradients reach them through the mask;
+  * ``locked_dropout = True`` makes the between-layer ``dropout`` variational (Gal & Ghahramani 2016,
+    "A Theoretically Grounded Application of Dropout in Recurrent Neural Networks"): one mask per
+    sequence and feature, ``[N, 1, D·P]``, shared by all time steps, instead of one per element
+    (:func:`~rnnkit.nn.regularize.locked_dropout`). The fast path then runs the stack one layer at
+    a time, the mask between the calls.
+
+  Both backends draw the same masks in the same order, so with the same seed they agree.
 
 ``torch.jit.script`` compiles a layer as PyTorch's own module on the same parameters (the fast path;
-``lengths=`` and ``record=`` are for eager calls and tracing); ``torch.compile`` runs the fast path.
+``lengths=`` and ``record=`` are for eager calls and tracing, and the scripted module knows neither
+``weight_drop`` nor ``locked_dropout``: it is for inference); ``torch.compile`` runs the fast path.
 
 Shape legend: ``N`` batch, ``L`` length, ``D`` directions (2 if bidirectional), ``H`` hidden,
 ``P`` the LSTM's ``proj_size`` (``H`` without projection), ``E`` input features.
@@ -30,13 +49,15 @@ Shape legend: ``N`` batch, ``L`` length, ``D`` directions (2 if bidirectional), 
 from __future__ import annotations
 
 import numbers
+import warnings
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import fused
+from . import fused, regularize
 from .cells import add_forget_bias, gru_step, init_uniform, lstm_step, rnn_step
 from .checks import (
     State,
@@ -65,6 +86,20 @@ def _is_tracing() -> bool:
         or torch.compiler.is_compiling()
         or torch.compiler.is_exporting()
     )
+
+
+def _check_regularisation(weight_drop, locked_dropout) -> None:
+    """rnnkit's own constructor checks, for ``weight_drop`` and ``locked_dropout``."""
+    if not isinstance(weight_drop, numbers.Real) or isinstance(weight_drop, bool) or not 0 <= weight_drop < 1:
+        raise ValueError(
+            "weight_drop should be a number in range [0, 1) (the probability of zeroing a hidden-to-hidden "
+            f"weight), got {weight_drop!r}"
+        )
+    if not isinstance(locked_dropout, bool):
+        raise TypeError(
+            "locked_dropout should be of type bool, got: "
+            f"{type(locked_dropout).__name__} ({locked_dropout!r})"
+        )
 
 
 def _check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size) -> None:
@@ -98,6 +133,9 @@ class _Recurrent(nn.RNNBase):
     """
 
     recorded_names: tuple[str, ...]  # what record=True returns per layer and direction
+    # Class-level defaults as well, for layers pickled whole before these arguments existed
+    weight_drop: float = 0.0  # DropConnect probability on every weight_hh, in training
+    locked_dropout: bool = False  # the between-layer dropout: one mask per sequence, for all steps
 
     def __init__(
         self,
@@ -113,11 +151,16 @@ class _Recurrent(nn.RNNBase):
         device,
         dtype,
         backend: str,
+        weight_drop: float,
+        locked_dropout: bool,
     ):
         _check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout, proj_size)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        _check_regularisation(weight_drop, locked_dropout)
         self.backend = backend
+        self.weight_drop = float(weight_drop)
+        self.locked_dropout = locked_dropout
         super().__init__(
             mode,
             input_size,
@@ -154,6 +197,24 @@ class _Recurrent(nn.RNNBase):
             return [getattr(self, name) for name in self._flat_weights_names]
         self._update_flat_weights()  # as torch.nn.LSTM: weights swapped by functional_call, weight_norm …
         return self._flat_weights
+
+    def _drop_hidden_weights(self, weights: list[Tensor]) -> list[Tensor]:
+        """``weights`` with DropConnect on every ``weight_hh``: ``W_hh' = W_hh ⊙ M / (1 − p)``,
+        ``M ~ Bernoulli(1 − p)`` drawn afresh (Wan et al. 2013; AWD-LSTM's weight drop).
+
+        A new list; the parameters themselves are untouched, and their gradients flow through ``M``.
+        """
+        per = len(weights) // (self.num_layers * self.num_directions)  # ih, hh, b_ih, b_hh, hr
+        dropped = list(weights)
+        for i in range(1, len(dropped), per):  # each layer and direction's weight_hh
+            dropped[i] = F.dropout(dropped[i], self.weight_drop, training=True)
+        return dropped
+
+    def _between_layers(self, output: Tensor) -> Tensor:
+        """The training-time dropout on a layer's output ``[N, L, D·P]`` before the next layer reads it."""
+        if self.locked_dropout:  # one mask (N, 1, D*P) for every step
+            return regularize.locked_dropout(output, self.dropout)
+        return F.dropout(output, self.dropout, training=True)
 
     def forward(self, input, hx=None, *, lengths: Tensor | None = None, record: bool = False):
         """Run the layer over a batch of sequences, as ``torch.nn.LSTM`` (GRU, RNN) does.
@@ -248,6 +309,8 @@ class _Recurrent(nn.RNNBase):
                 lengths = None  # no padding (or no sequence): every sequence takes the plain path
         if lengths is not None:
             lengths = lengths.to(device=x.device, dtype=torch.int64)
+        if self.weight_drop and self.training:  # once, before either backend: both run the same matrices
+            weights = self._drop_hidden_weights(weights)
         if record or self.backend == "reference":
             return self._forward_reference(x, lengths, states, weights, record)
         return (*self._forward_fast(x, lengths, states, weights, tracing), None)
@@ -257,9 +320,42 @@ class _Recurrent(nn.RNNBase):
     def _forward_fast(
         self, x: Tensor, lengths: Tensor | None, states: State | None, weights: list[Tensor], tracing: bool
     ) -> tuple[Tensor, State]:
-        config = (self.num_layers, self.dropout, self.training, self.bidirectional)
+        with fused.weights_built_per_call(x) if self.weight_drop and self.training else nullcontext():
+            if self.locked_dropout and self.dropout and self.training and self.num_layers > 1:
+                return self._fast_layer_by_layer(x, lengths, states, weights, tracing)
+            return self._fused(x, lengths, states, weights, self.num_layers, self.dropout, tracing)
+
+    def _fast_layer_by_layer(
+        self, x: Tensor, lengths: Tensor | None, states: State | None, weights: list[Tensor], tracing: bool
+    ) -> tuple[Tensor, State]:
+        """The stack one layer at a time (one fused call each), with locked dropout between the calls."""
+        d = self.num_directions
+        per = len(weights) // (self.num_layers * d) * d  # the weights of one layer, both directions
+        finals: list[State] = []
+        layer_input = x
+        for k in range(self.num_layers):
+            layer_states = None if states is None else tuple(s[d * k : d * (k + 1)] for s in states)
+            output, final = self._fused(
+                layer_input, lengths, layer_states, weights[per * k : per * (k + 1)], 1, 0.0, tracing
+            )
+            finals.append(final)
+            layer_input = self._between_layers(output) if k < self.num_layers - 1 else output  # (N, L, D*P)
+        return layer_input, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))  # k*D + d rows
+
+    def _fused(
+        self,
+        x: Tensor,
+        lengths: Tensor | None,
+        states: State | None,
+        weights: list[Tensor],
+        num_layers: int,
+        dropout: float,
+        tracing: bool,
+    ) -> tuple[Tensor, State]:
+        """``num_layers`` layers (all, or one) in :mod:`~rnnkit.nn.fused`'s calls, chosen for this batch."""
+        config = (num_layers, dropout, self.training, self.bidirectional)
         if lengths is None:
-            return fused.full(self.mode, x, states or self._zero_state(x), weights, *config)
+            return fused.full(self.mode, x, states or self._zero_state(x, num_layers), weights, *config)
         if tracing:  # a fixed graph: no data-dependent shapes
             return fused.padded(self.mode, x, lengths, states, weights, *config)
         if self._use_packing(x, lengths):
@@ -281,7 +377,16 @@ class _Recurrent(nn.RNNBase):
         Its ``forward(input, hx=None)`` is this layer's fast path for a tensor, batched or not
         (see :mod:`rnnkit.nn.scripted`; ``lengths=`` and ``record=`` are for eager calls and tracing).
         As for any ``__prepare_scriptable__``, ``torch.jit.script(model)`` swaps it into ``model``.
+        The twin runs PyTorch's own dropout and no ``weight_drop``: in training mode, a layer with
+        ``weight_drop`` or ``locked_dropout`` warns that its scripted twin trains differently.
         """
+        locked = self.locked_dropout and self.dropout and self.num_layers > 1
+        if self.training and (self.weight_drop or locked):
+            warnings.warn(
+                f"torch.jit.script of a {type(self).__name__} in training mode: the scripted module applies "
+                "neither weight_drop nor locked_dropout (it is for inference; call .eval() first)",
+                stacklevel=2,
+            )
         return scriptable(self)
 
     # -- reference path ---------------------------------------------------------------------------
@@ -308,7 +413,7 @@ class _Recurrent(nn.RNNBase):
                 recorded[k].append(steps_seen)
             layer_input = torch.cat(outputs, dim=-1)  # (N, L, D*P)
             if self.dropout and self.training and k < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
+                layer_input = self._between_layers(layer_input)
         final_state = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
         return layer_input, final_state, Trace(recorded) if record else None
 
@@ -343,13 +448,16 @@ class _Recurrent(nn.RNNBase):
         """One time step of this layer's cell (see :mod:`rnnkit.nn.cells`)."""
         raise NotImplementedError
 
-    def _zero_state(self, x: Tensor) -> State:
-        rows = self.num_layers * self.num_directions
+    def _zero_state(self, x: Tensor, num_layers: int | None = None) -> State:
+        """The zero state of ``num_layers`` layers (default: all) for ``x``'s batch."""
+        rows = (num_layers or self.num_layers) * self.num_directions
         return fused.zero_state(self.mode, x, rows, self.hidden_size, self.proj_size)
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return text + (f", backend={self.backend!r}" if self.backend != "auto" else "")
+        text += f", backend={self.backend!r}" if self.backend != "auto" else ""
+        text += f", weight_drop={self.weight_drop}" if self.weight_drop else ""
+        return text + (", locked_dropout=True" if self.locked_dropout else "")
 
 
 class RNN(_Recurrent):
@@ -367,6 +475,11 @@ class RNN(_Recurrent):
         device, dtype: where and in which precision to create the parameters.
         backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
             module docstring).
+        weight_drop: (rnnkit, keyword only) DropConnect probability on every hidden-to-hidden matrix
+            ``weight_hh_l{k}``, in ``[0, 1)``: in training, each call runs with
+            ``W_hh ⊙ M / (1 − p)``, a fresh mask ``M`` per call (AWD-LSTM; see the module docstring).
+        locked_dropout: (rnnkit, keyword only) make ``dropout`` variational: one mask per sequence and
+            feature, shared by all time steps (AWD-LSTM's locked dropout).
         proj_size: only an LSTM projects; any value raises ValueError, as in PyTorch.
 
     See :meth:`~_Recurrent.forward` for the inputs and outputs.
@@ -397,6 +510,8 @@ class RNN(_Recurrent):
         dtype=None,
         *,
         backend: str = "auto",
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
         proj_size: None = None,
     ):
         if proj_size is not None:
@@ -407,7 +522,7 @@ class RNN(_Recurrent):
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(
             mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-            device, dtype, backend,
+            device, dtype, backend, weight_drop, locked_dropout,
         )  # fmt: skip
 
     def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
@@ -438,6 +553,11 @@ class LSTM(_Recurrent):
         device, dtype: where and in which precision to create the parameters.
         backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
             module docstring).
+        weight_drop: (rnnkit, keyword only) DropConnect probability on every hidden-to-hidden matrix
+            ``weight_hh_l{k}``, in ``[0, 1)``: in training, each call runs with
+            ``W_hh ⊙ M / (1 − p)``, a fresh mask ``M`` per call (AWD-LSTM; see the module docstring).
+        locked_dropout: (rnnkit, keyword only) make ``dropout`` variational: one mask per sequence and
+            feature, shared by all time steps (AWD-LSTM's locked dropout).
         forget_bias: (rnnkit, keyword only) added to every forget-gate bias ``b_if`` after the uniform
             initialisation (see :class:`~rnnkit.nn.cells.LSTMCell`); 0.0 (default) is PyTorch's.
 
@@ -473,12 +593,14 @@ class LSTM(_Recurrent):
         dtype=None,
         *,
         backend: str = "auto",
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
         forget_bias: float = 0.0,
     ):
         self.forget_bias = float(forget_bias)
         super().__init__(
             "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
-            device, dtype, backend,
+            device, dtype, backend, weight_drop, locked_dropout,
         )  # fmt: skip
 
     def reset_parameters(self) -> None:
@@ -513,6 +635,11 @@ class GRU(_Recurrent):
         device, dtype: where and in which precision to create the parameters.
         backend: (rnnkit, keyword only) ``"auto"`` (default), ``"fast"`` or ``"reference"`` (see the
             module docstring).
+        weight_drop: (rnnkit, keyword only) DropConnect probability on every hidden-to-hidden matrix
+            ``weight_hh_l{k}``, in ``[0, 1)``: in training, each call runs with
+            ``W_hh ⊙ M / (1 − p)``, a fresh mask ``M`` per call (AWD-LSTM; see the module docstring).
+        locked_dropout: (rnnkit, keyword only) make ``dropout`` variational: one mask per sequence and
+            feature, shared by all time steps (AWD-LSTM's locked dropout).
         proj_size: only an LSTM projects; any value raises ValueError, as in PyTorch.
 
     See :meth:`~_Recurrent.forward` for the inputs and outputs.
@@ -538,13 +665,15 @@ class GRU(_Recurrent):
         dtype=None,
         *,
         backend: str = "auto",
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
         proj_size: None = None,
     ):
         if proj_size is not None:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__(
             "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-            device, dtype, backend,
+            device, dtype, backend, weight_drop, locked_dropout,
         )  # fmt: skip
 
     def _step(self, x: Tensor, state: State, weights: Weights) -> tuple[State, dict[str, Tensor]]:
