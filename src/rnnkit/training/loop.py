@@ -6,6 +6,13 @@ checkpoints and resume — and reports through callbacks. What a batch means is 
 :class:`Task`: it turns a batch into a loss, and a stream of batches into metrics. A stateful task
 (truncated backpropagation through time) passes its hidden state on as the *carry*.
 
+Fine-tuning a pretrained model the ULMFiT way (Howard & Ruder 2018, "Universal Language Model Fine-tuning
+for Text Classification") takes three settings of :class:`rnnkit.config.TrainConfig`: ``schedule="slanted"``
+(slanted triangular learning rates, :func:`lr_factor`); ``lr_decay`` < 1, discriminative learning rates —
+each of the model's :func:`layer_groups` learns ``lr_decay`` times the rate of the group above it
+(:func:`build_optimizers`); and ``unfreeze`` > 0, gradual unfreezing — the top group trains alone at
+first and the groups below join one by one, top down, over that fraction of the steps (:meth:`Trainer._thaw`).
+
 >>> import torch
 >>> class Mean(Task):                       # learn the mean of some numbers
 ...     monitor, higher_is_better = "loss", False
@@ -184,12 +191,26 @@ def lr_factor(progress: float, schedule: str, warmup: float) -> float:
     Linear warmup from 0 over the first ``warmup`` fraction, then ``constant`` 1, or ``linear`` /
     ``cosine`` decay to 0 at progress 1.
 
+    ``slanted`` is ULMFiT's slanted triangular rate (Howard & Ruder 2018, eq. 3), with ``cut_frac = warmup``
+    (0.1 when ``warmup`` is 0) and ``ratio = 32``: ``p = progress / cut_frac`` before the cut, else
+    ``1 − (progress − cut_frac) / (1 − cut_frac)``, and the factor is ``(1 + p·(ratio − 1)) / ratio`` — a
+    short linear climb from 1/32 to 1 at the cut, then a long linear descent back to 1/32 at the end.
+
     >>> [round(lr_factor(p, "linear", 0.2), 2) for p in (0.0, 0.1, 0.2, 0.6, 1.0)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     >>> round(lr_factor(0.6, "cosine", 0.2), 2), lr_factor(0.9, "constant", 0.0)
     (0.5, 1.0)
+    >>> [round(lr_factor(p, "slanted", 0.1), 6) for p in (0.0, 0.05, 0.1, 0.55, 1.0)]
+    [0.03125, 0.515625, 1.0, 0.515625, 0.03125]
     """
     progress = min(max(progress, 0.0), 1.0)
+    if schedule == "slanted":
+        cut_frac, ratio = warmup or 0.1, 32.0
+        if progress < cut_frac or cut_frac >= 1:
+            p = progress / cut_frac
+        else:
+            p = 1.0 - (progress - cut_frac) / (1.0 - cut_frac)
+        return (1.0 + p * (ratio - 1.0)) / ratio
     if warmup > 0 and progress < warmup:
         return progress / warmup
     rest = (progress - warmup) / (1.0 - warmup) if warmup < 1 else 1.0
@@ -199,7 +220,7 @@ def lr_factor(progress: float, schedule: str, warmup: float) -> float:
         return 1.0 - rest
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * rest))
-    raise ValueError(f"schedule must be constant, linear or cosine, got {schedule!r}")
+    raise ValueError(f"schedule must be constant, linear, cosine or slanted, got {schedule!r}")
 
 
 def cpu_threads(cfg: TrainConfig) -> int:
@@ -228,6 +249,45 @@ def _is_sparse_embedding(module: nn.Module) -> bool:
     return isinstance(module, nn.Embedding) and module.sparse
 
 
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The model's parameters in layer groups, bottom (embedding) to top (classifier head).
+
+    A model opts in by defining ``layer_groups() -> list[list[nn.Parameter]]``; parameters of the model that
+    it leaves out join the top group. Without the method (or when it returns an empty list) all parameters
+    form one group. The groups drive ULMFiT's discriminative learning rates and gradual unfreezing
+    (``TrainConfig.lr_decay``, ``TrainConfig.unfreeze``; see :func:`build_optimizers` and :class:`Trainer`).
+
+    Raises:
+        ValueError: a parameter is listed twice, or is not one of the model's.
+
+    >>> class Two(nn.Sequential):
+    ...     def layer_groups(self):                 # the biases are left out: they join the top group
+    ...         return [[self[0].weight], [self[1].weight]]
+    >>> [len(group) for group in layer_groups(Two(nn.Linear(2, 2), nn.Linear(2, 1)))]
+    [1, 3]
+    """
+    params = list(model.parameters())
+    method = getattr(model, "layer_groups", None)
+    groups = [list(group) for group in method()] if callable(method) else []
+    if not groups:
+        return [params]
+    owned = {id(p) for p in params}
+    group_of: dict[int, int] = {}
+    for g, group in enumerate(groups):
+        for p in group:
+            if id(p) not in owned:
+                shape = list(p.shape)
+                raise ValueError(f"layer group {g} holds a parameter of shape {shape} not in the model")
+            if id(p) in group_of:
+                raise ValueError(
+                    f"a parameter of shape {list(p.shape)} is listed in layer groups {group_of[id(p)]} and "
+                    f"{g}; each parameter belongs to one group"
+                )
+            group_of[id(p)] = g
+    groups[-1].extend(p for p in params if id(p) not in group_of)
+    return groups
+
+
 def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
     """AdamW over the dense parameters; SparseAdam over sparse embedding tables, if any.
 
@@ -235,21 +295,41 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Opt
     every row each step would also make the update dense). AdamW runs its fused kernel where this
     torch has one (on CPU since torch 2.4): measured here, 4× faster than the default for-each update
     on a 32,824 × 64 embedding, which is what a dense embedding update costs on small models.
+
+    Discriminative learning rates (ULMFiT, Howard & Ruder 2018, §3.2): when the model has G > 1
+    :func:`layer_groups` and ``cfg.lr_decay < 1`` or ``cfg.unfreeze > 0``, every layer group g (0 = bottom)
+    gets its own param groups (decay / no decay, and its sparse tables in SparseAdam), marked
+    ``"layer_group": g`` and ``"lr_scale": cfg.lr_decay ** (G − 1 − g)``; the Trainer sets each group's rate
+    to the scheduled rate times its ``lr_scale``. Otherwise — one group, or groups that would change
+    nothing — the param groups are the plain ones above, as checkpoints written before layer groups hold.
+    Parameters with ``requires_grad`` False (e.g. frozen pretrained vectors) are left out.
     """
-    sparse, embeddings = [], set()
+    groups = layer_groups(model)
+    split = len(groups) > 1 and (cfg.lr_decay != 1 or cfg.unfreeze > 0)
+    if not split:
+        groups = [list(model.parameters())]
+    sparse_ids, embeddings = set(), set()
     for module in model.modules():
         if isinstance(module, nn.Embedding):
             embeddings.add(id(module.weight))
-            if _is_sparse_embedding(module) and module.weight.requires_grad:
-                sparse.append(module.weight)
-    sparse_ids = {id(p) for p in sparse}
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if not p.requires_grad or id(p) in sparse_ids:
-            continue
-        (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    dense = [g for g in groups if g["params"]]
+            if _is_sparse_embedding(module):
+                sparse_ids.add(id(module.weight))
+    dense, sparse = [], []
+    for g, params in enumerate(groups):
+        marks = {"lr_scale": cfg.lr_decay ** (len(groups) - 1 - g), "layer_group": g} if split else {}
+        decay, no_decay, tables = [], [], []
+        for p in params:
+            if not p.requires_grad:
+                continue
+            if id(p) in sparse_ids:
+                tables.append(p)
+            else:
+                (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
+        for ps, weight_decay in ((decay, cfg.weight_decay), (no_decay, 0.0)):
+            if ps:
+                dense.append({"params": ps, "weight_decay": weight_decay, **marks})
+        if tables:
+            sparse.append({"params": tables, **marks})
     optimizers: list[torch.optim.Optimizer] = [_adamw(dense, cfg.lr)] if dense else []
     if sparse:
         optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
@@ -331,6 +411,12 @@ class Trainer:
             (``model`` wrapped in DDP, ``task`` and ``train_batches`` sharded): step statistics are summed
             over the ranks, rank 0 evaluates and reads the checkpoint for all, and every rank stops at
             the same step.
+
+    Attributes:
+        layer_groups: the model's parameters by :func:`layer_groups`, bottom to top; with ``config.unfreeze``
+            > 0 and more than one group, :meth:`fit` freezes the lower ones and thaws them as training
+            progresses (logging ``"groups"``, the number training, at each step), and gives every parameter
+            its ``requires_grad`` back when it returns or raises.
     """
 
     def __init__(
@@ -358,6 +444,13 @@ class Trainer:
         self.is_main = is_main
         self.state = TrainState()
         self.optimizers = build_optimizers(unwrap(model), config)
+        self.layer_groups = layer_groups(unwrap(model))
+        # gradual unfreezing: parameters trainable when the Trainer was built (the only ones it thaws), and
+        # how many layer groups (from the top) train now (None: not yet set in this fit)
+        self._unfreezing = config.unfreeze > 0 and len(self.layer_groups) > 1
+        self._requires_grad = [(p, p.requires_grad) for p in unwrap(model).parameters()]
+        self._trainable = {id(p) for p, trainable in self._requires_grad if trainable}
+        self._thawed: int | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._stop_reason: str | None = None
         self._carry: Any = None
@@ -405,6 +498,7 @@ class Trainer:
                 set_seed(self.config.seed)
             return self._fit()
         finally:
+            self._restore_requires_grad()
             torch.set_num_threads(threads)
 
     # the loop --------------------------------------------------------------------------------------
@@ -449,10 +543,14 @@ class Trainer:
 
     def _train_step(self, batch: Any, window: dict[str, float], start: float, fetched: float) -> None:
         cfg, state = self.config, self.state
-        lr = cfg.lr * lr_factor(self._progress(start), cfg.schedule, cfg.warmup)
+        progress = self._progress(start)
+        lr = cfg.lr * lr_factor(progress, cfg.schedule, cfg.warmup)
+        thawed = self._thaw(progress)
+        bottom = len(self.layer_groups) - thawed  # the lowest layer group that trains now
         for opt in self.optimizers:
             for group in opt.param_groups:
-                group["lr"] = lr
+                training = group.get("layer_group", bottom) >= bottom
+                group["lr"] = lr * group.get("lr_scale", 1.0) if training else 0.0
         with self._autocast():
             loss, carry, stats = self.task.loss(self.model, batch, self._carry)
         if self.distributed is None and not bool(torch.isfinite(loss.detach())):
@@ -490,7 +588,41 @@ class Trainer:
         }
         if "correct" in window and window.get("examples"):
             logs["accuracy"] = window["correct"] / window["examples"]
+        if self._unfreezing:
+            logs["groups"] = thawed
         self._call("on_step_end", self, logs)
+
+    def _thaw(self, progress: float) -> int:
+        """Gradual unfreezing (ULMFiT, Howard & Ruder 2018, §3.2): how many layer groups, from the top, train
+        at ``progress``; freezes the others.
+
+        With ``unfreeze = u > 0`` and G layer groups, only the top group trains at first; group G−1−k
+        (k = 1 … G−1) thaws when progress reaches k·u/(G−1), so all train from progress u on. A function of
+        progress alone, so a resumed run freezes exactly as the uninterrupted one. Freezing is
+        ``requires_grad_(False)`` (backward skips the group, the optimizers skip its missing gradients);
+        parameters frozen when the Trainer was built are never thawed. A distributed run keeps every
+        gradient (DDP expects them all) and freezes by a learning rate of 0 instead (set in
+        :meth:`_train_step`); there AdamW's moments keep accumulating while a group waits.
+        """
+        groups = len(self.layer_groups)
+        if not self._unfreezing:
+            return groups
+        u = self.config.unfreeze
+        thawed = 1 + sum(progress >= k * u / (groups - 1) for k in range(1, groups))
+        if thawed != self._thawed and self.distributed is None:
+            for g, params in enumerate(self.layer_groups):
+                for p in params:
+                    if id(p) in self._trainable:
+                        p.requires_grad_(g >= groups - thawed)
+        self._thawed = thawed
+        return thawed
+
+    def _restore_requires_grad(self) -> None:
+        """Undo gradual unfreezing: each parameter's ``requires_grad`` back to its value at construction."""
+        if self._unfreezing:
+            for p, trainable in self._requires_grad:
+                p.requires_grad_(trainable)
+            self._thawed = None
 
     def _log_loss(self, loss: float) -> None:
         """Add one step's loss to ``state.loss_log`` (a point per ``loss_every`` steps; when the log grows
@@ -619,6 +751,7 @@ class Trainer:
             self._evaluate(window, start, checkpoint=False)
         if self.best_weights is not None:
             unwrap(self.model).load_state_dict(self.best_weights)
+        self._restore_requires_grad()
         state.elapsed_s = time.perf_counter() - start
         if self.run is not None:
             self.run.save_weights(unwrap(self.model).state_dict())
@@ -714,7 +847,12 @@ class Trainer:
                 f"{len(self.optimizers)}: were sparse_embeddings or freeze_vectors changed?"
             )
         for opt, opt_state in zip(self.optimizers, saved["optimizers"], strict=True):
-            opt.load_state_dict(opt_state)
+            marks = [{k: g[k] for k in ("lr_scale", "layer_group") if k in g} for g in opt.param_groups]
+            opt.load_state_dict(opt_state)  # checks the param groups' structure; takes their saved settings
+            for group, mark in zip(opt.param_groups, marks, strict=True):
+                group.pop("lr_scale", None)
+                group.pop("layer_group", None)
+                group.update(mark)  # but the rates' layer scales follow this run's lr_decay
         self.state = TrainState(**saved["state"])
         self._carry = _to(saved["carry"], self.device)
         self._window, self._last = dict(saved["window"]), dict(saved["last"])
@@ -742,6 +880,7 @@ __all__ = [
     "Trainer",
     "build_optimizers",
     "clip_gradients",
+    "layer_groups",
     "lr_factor",
     "unwrap",
 ]
