@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from rnnkit.config import TrainConfig
+from rnnkit.errors import RunFolderError
 from rnnkit.training.loop import Task, Trainer, build_optimizers, layer_groups, lr_factor
 
 
@@ -310,3 +311,9 @@ def test_distributed_unfreezing_keeps_gradients_and_uses_a_zero_rate():
     snapshots = [start, *record.weights]
     moved = [moved_groups(a, b) for a, b in zip(snapshots, snapshots[1:], strict=False)]
     assert moved == [{2}] * 3 + [{1, 2}] * 3 + [{0, 1, 2}] * 6
+
+
+def test_resume_with_other_layer_group_settings_is_a_run_folder_error(tmp_path):
+    train(out_dir=tmp_path, callbacks=[Record(stop_at=2)])  # lr_decay 1: the plain optimizer structure
+    with pytest.raises(RunFolderError, match="cannot be resumed"):
+        train(out_dir=tmp_path, resume=True, lr_decay=0.5)
