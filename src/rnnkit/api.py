@@ -64,8 +64,9 @@ def train(
             line per evaluation otherwise; :class:`rnnkit.progress.TrainProgress`); False shows nothing;
             a function is called with each step's logs (step, loss, lr, tokens_per_s, …); any other
             object is used as a callback.
-        init_from: a trained classifier run to start from: its weights, vocabulary, labels and model
-            settings (fine-tuning on ``data``; labels new in ``data`` get new output rows). See
+        init_from: a trained run to start from: a classifier's weights, vocabulary, labels and model
+            settings (fine-tuning on ``data``; labels new in ``data`` get new output rows), or a language
+            model's (``rnnkit pretrain``) vocabulary, embedding and recurrent layers. See
             :mod:`rnnkit.pipelines.init_from`.
         **overrides: any setting by field name (``epochs=3``, ``hidden_dim=128``, ``valid="dev.csv"``).
 
@@ -91,7 +92,11 @@ def train(
         from .pipelines.init_from import with_source_settings
 
         if cfg.task != "classify":
-            raise ConfigError(f"--init-from starts a classifier from a classifier run, not --task {cfg.task}")
+            raise ConfigError(f"--init-from starts a classifier from a trained run, not --task {cfg.task}")
+        if overrides.get("pretrain"):
+            raise ConfigError("--pretrain trains the language model to start from; leave out --init-from")
+        if cfg.train.pretrain:  # the preset's (ulmfit): the run starts from the given model instead
+            cfg = resolve_config(config_dict=cfg.to_dict(), overrides={"pretrain": False})
         cfg = with_source_settings(cfg, read_config(RunFolder(init_from)), overrides)
     out_dir = Path(out) if out is not None else Path("runs") / (cfg.preset or cfg.task)
     from .limits import check_out_dir
@@ -157,7 +162,9 @@ def _resume_config(out_dir: Path, cfg: Config, overrides: dict[str, Any]) -> Con
     return resolve_config(config_dict=saved.to_dict(), overrides=keep)
 
 
-PATH_SETTINGS = (("data", "data"), ("data", "valid"), ("data", "test"), ("model", "vectors"))
+PATH_SETTINGS = (
+    ("data", "data"), ("data", "valid"), ("data", "test"), ("data", "unlabeled"), ("model", "vectors"),
+)  # fmt: skip
 """Settings that may name a file or folder (else a registered dataset or bundled vectors)."""
 
 

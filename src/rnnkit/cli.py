@@ -269,7 +269,8 @@ def _config_options(command):
                    "one: --resume --epochs N).")  # fmt: skip
 @click.option("--init-from", "init_from", metavar="RUN",
               help="Start from a trained classifier run's weights, vocabulary and labels (fine-tuning on "
-                   "--data; new labels get new output rows).")  # fmt: skip
+                   "--data; new labels get new output rows), or from a language model run (rnnkit "
+                   "pretrain): its vocabulary, embedding and recurrent layers.")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress display (the summary is still printed).")
 @click.option("--nproc", type=click.IntRange(min=1),
               help="Train data-parallel in N processes on this machine (PyTorch DDP, as `torchrun "
@@ -310,6 +311,31 @@ def train_command(config_file, preset, task, out, resume, init_from, quiet, npro
         progress.close()  # a spinner or bar never outlives an error
     if main:
         _print_train_summary(run)
+
+
+@cli.command("pretrain")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="JSON settings file (or a run's config.json).")  # fmt: skip
+@click.option("--preset", help="Start from a preset. [default: awd-lm]")
+@_config_options
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder to write. [default: runs/awd-lm]")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out with its saved settings.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display (the summary is still printed).")
+@click.pass_context
+def pretrain_command(ctx, config_file, preset, out, resume, quiet, **settings) -> None:
+    """Pretrain a word-level language model for classifiers (ULMFiT's first stage).
+
+    Reads the texts of --data (a labelled CSV/TSV/JSONL file, class folder or dataset: its labels are
+    ignored; or a .txt corpus) and of --unlabeled (a .txt file with a text per line, a table's text
+    column, or a folder with a text per .txt file), and trains an AWD-LSTM (preset awd-lm) to predict the
+    next word. Start a classifier from it with: rnnkit train --data LABELLED --init-from RUN. (Or do both
+    at once: rnnkit train --data LABELLED --pretrain [--unlabeled MORE].)
+    """
+    if settings.get("pretrain"):
+        raise click.UsageError("--pretrain is a classifier option (rnnkit train --pretrain)")
+    preset = preset or (None if config_file or resume else "awd-lm")
+    ctx.invoke(train_command, config_file=config_file, preset=preset, task="lm", out=out, resume=resume,
+               init_from=None, quiet=quiet, nproc=None, **settings)  # fmt: skip
 
 
 def _interrupted_message(e, out) -> str:

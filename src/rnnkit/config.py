@@ -155,6 +155,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         embed_dropout=0.1, batch_size=64, lr=4e-3, schedule="cosine", warmup=0.1, weight_decay=0.01,
         epochs=0, patience=3, bucket=True, max_len=256, time_budget=120.0, vectors="auto", ngrams=True,
     ),
+    "ulmfit": dict(  # --pretrain: an AWD-LSTM language model on the texts first, then fine-tuned (ULMFiT)
+        cell="lstm", embed_dim=256, hidden_dim=256, layers=1, bidirectional=False, pool="concat", dropout=0.3,
+        embed_dropout=0.05, input_dropout=0.2, weight_drop=0.2, locked_dropout=True, batch_size=64, lr=4e-3,
+        schedule="slanted", warmup=0.1, weight_decay=0.01, lr_decay=0.38, unfreeze=0.3, epochs=0, patience=3,
+        bucket=True, max_len=None, chunk_len=70, time_budget=120.0, vectors=None, ngrams=True, pretrain=True,
+        min_freq=2,
+    ),
+    "awd-lm": dict(  # word-level AWD-LSTM language model (rnnkit pretrain): locked dropout, DropConnect, AR
+        task="lm", data="shakespeare", tokenizer="basic_english", cell="lstm", embed_dim=256, hidden_dim=256,
+        layers=1, dropout=0.3, input_dropout=0.3, embed_dropout=0.05, weight_drop=0.3, locked_dropout=True,
+        ar=2.0, tar=1.0, batch_size=32, bptt=70, lr=3e-3, schedule="cosine", warmup=0.02, clip_norm=1.0,
+        min_freq=2, max_vocab=12000, epochs=50, time_budget=120.0, eval_every=200,
+    ),
     "char-lm": dict(  # character language model (char-rnn); the default for --task lm, sized for 2 CPU cores
         task="lm", data="shakespeare", tokenizer="char", cell="lstm", embed_dim=64, hidden_dim=256, layers=2,
         batch_size=32, bptt=64, lr=4e-3, schedule="cosine", clip_norm=5.0, epochs=5, eval_every=200,
@@ -167,6 +180,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_PRESETS: dict[str, str] = {"classify": "default", "lm": "char-lm"}  # task → preset when none is named
 NO_PRESET = "none"  # --preset none: the dataclass defaults alone
+PRETRAIN_PRESET = "ulmfit"  # the preset of a classifier run given --pretrain and no preset
 
 
 @functools.cache
@@ -340,6 +354,10 @@ def validate(cfg: Config) -> Config:
             f"max_vocab (--max-vocab) must be ≥ 5 for a language model (4 places go to <pad>, <unk>, <bos> "
             f"and <eos>), got {cfg.data.max_vocab}"
         )
+    if cfg.task == "lm" and cfg.train.pretrain:
+        raise ConfigError("--pretrain is for classifiers (a language model first); use rnnkit pretrain")
+    if cfg.model.chunk_len and cfg.model.bidirectional:
+        raise ConfigError("--chunk-len (BPT3C) carries the state left to right; it needs --no-bidirectional")
     if cfg.task == "lm" and cfg.model.vectors not in (None, "none"):
         raise ConfigError("--vectors is for classifiers; a language model learns its own embeddings")
     return cfg
@@ -454,6 +472,8 @@ def resolve_config(
         name = NO_PRESET if top["preset"] is None else top["preset"]
     if name is None and presets:  # no preset named: the task's default (`default`; `char-lm` for --task lm)
         name = DEFAULT_PRESETS.get(given.get("task", top.get("task")) or "classify")
+        if given.get("pretrain") and name == DEFAULT_PRESETS["classify"]:
+            name = PRETRAIN_PRESET  # --pretrain alone: the ULMFiT recipe
     if name == NO_PRESET:
         name = None
     if name is not None and name not in PRESETS:

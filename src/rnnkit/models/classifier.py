@@ -42,26 +42,13 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .dropout import embedded, recurrent_layer, sequence_dropout
 from .ngrams import NgramLinear
 
 logger = logging.getLogger(__name__)
 
 POOLS = ("last", "mean", "max", "attention", "concat")
 CELLS = ("rnn", "lstm", "gru")
-
-
-def _encoder(cell: str, input_size: int, hidden_size: int, layers: int, bidirectional: bool, dropout: float):
-    from .. import nn as rnn  # the package's own layers (PyTorch-compatible parameters)
-
-    layer = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
-    return layer(
-        input_size,
-        hidden_size,
-        num_layers=layers,
-        bidirectional=bidirectional,
-        dropout=dropout if layers > 1 else 0.0,
-        batch_first=True,
-    )
 
 
 def padding_mask(lengths: torch.Tensor, max_len: int, device: torch.device) -> torch.Tensor:
@@ -94,6 +81,13 @@ class TextClassifier(nn.Module):
             learned, since the encoder reads the padding).
         sparse: sparse embedding gradients (trained with ``SparseAdam`` by the Trainer).
         max_len: the encoder reads at most this many tokens of a text, its head and tail (None: all).
+        weight_drop, locked_dropout, input_dropout: the AWD-LSTM's regularisation, as for
+            :class:`~rnnkit.models.language_model.LanguageModel` (a classifier started from a pretrained
+            language model keeps its encoder's).
+        chunk_len: in training, read texts in chunks of this many tokens, the state carried from chunk to
+            chunk but gradients stopped between them (BPT3C, Howard & Ruder 2018): long documents train in
+            bounded memory; evaluation reads them whole, which gives the same numbers. Pooling covers
+            every chunk. 0: whole texts. Unidirectional encoders only.
         ngram_buckets: add the n-gram path with this many word-pair hash rows (None: no n-gram path).
 
     Shapes:
@@ -119,6 +113,10 @@ class TextClassifier(nn.Module):
         sparse: bool = False,
         max_len: int | None = None,
         ngram_buckets: int | None = None,
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
+        input_dropout: float = 0.0,
+        chunk_len: int = 0,
     ):
         super().__init__()
         if cell not in CELLS:
@@ -129,10 +127,14 @@ class TextClassifier(nn.Module):
             raise ValueError(f"vocab_size and num_classes must be ≥ 1, got {vocab_size} and {num_classes}")
         if max_len is not None and max_len < 2:
             raise ValueError(f"max_len must be ≥ 2 (a head and a tail), got {max_len}")
+        if chunk_len and bidirectional:
+            raise ValueError("chunk_len (BPT3C) carries the state left to right: it needs one direction")
         self.pool = pool
         self.max_len = max_len
         self.use_lengths = use_lengths
         self.embed_dropout = embed_dropout
+        self.locked_dropout = locked_dropout
+        self.chunk_len = chunk_len
         self.directions = 2 if bidirectional else 1
         padding_idx = pad_id if use_lengths else None  # without lengths the padding is read: learn it
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx, sparse=sparse)
@@ -141,7 +143,11 @@ class TextClassifier(nn.Module):
                 self.embedding.weight.add_(embed_mean)
                 if padding_idx is not None:
                     self.embedding.weight[padding_idx].zero_()
-        self.encoder = _encoder(cell, embed_dim, hidden_dim, layers, bidirectional, dropout)
+        self.encoder = recurrent_layer(
+            cell, embed_dim, hidden_dim, layers, bidirectional=bidirectional, dropout=dropout,
+            weight_drop=weight_drop, locked_dropout=locked_dropout,
+        )  # fmt: skip
+        self.input_dropout = sequence_dropout(input_dropout, locked_dropout)
         features = self.directions * hidden_dim * (3 if pool == "concat" else 1)
         if pool == "attention":
             self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(), nn.Linear(features, 1))
@@ -182,6 +188,10 @@ class TextClassifier(nn.Module):
             sparse=sparse,
             max_len=max_len,
             ngram_buckets=cfg.ngram_buckets if cfg.ngrams else None,
+            weight_drop=cfg.weight_drop,
+            locked_dropout=cfg.locked_dropout,
+            input_dropout=cfg.input_dropout,
+            chunk_len=cfg.chunk_len,
         )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -223,17 +233,64 @@ class TextClassifier(nn.Module):
             ids, lengths = self.head_and_tail(ids, lengths)
         elif self.max_len is not None:
             ids = ids[:, : self.max_len]
-        x = self.embedding(ids)  # (N, L, E)
-        if self.training and self.embed_dropout > 0:
-            keep = x.new_empty(x.shape[:2] + (1,)).bernoulli_(1 - self.embed_dropout)  # (N, L, 1)
-            x = x * keep / (1 - self.embed_dropout)
+        x = embedded(self.embedding, ids, self.embed_dropout, self.locked_dropout, self.training)  # (N, L, E)
+        x = self.input_dropout(x)
         if not self.use_lengths:
             lengths = None
-        output, final = self.encoder(x, lengths=lengths)  # output (N, L, D*H)
+        if self.training and self.chunk_len and x.shape[1] > self.chunk_len:
+            output, final = self._encode_in_chunks(x, lengths)
+        else:
+            output, final = self.encoder(x, lengths=lengths)  # output (N, L, D*H)
         if self.pool == "concat":
             pooled = [self._pool(p, ids, lengths, output, final) for p in ("last", "max", "mean")]
             return torch.cat(pooled, dim=1)  # (N, 3*D*H)
         return self._pool(self.pool, ids, lengths, output, final)
+
+    def _encode_in_chunks(self, x: torch.Tensor, lengths: torch.Tensor | None):
+        """BPT3C: the encoder over ``chunk_len``-token chunks of ``x`` ``[N, L, E]``, the state carried on
+        (detached: no gradient flows back into an earlier chunk). A text that has ended keeps its final
+        state and gets zero outputs. Returns what one call on all of ``x`` returns."""
+        n, steps = x.shape[0], x.shape[1]
+        if lengths is None:
+            lengths = torch.full((n,), steps, dtype=torch.long)
+        lengths = lengths.cpu()
+        state, outputs = None, []
+        for start in range(0, steps, self.chunk_len):
+            piece = x[:, start : start + self.chunk_len]
+            left = (lengths - start).clamp(0, piece.shape[1])  # real tokens of each text in this chunk
+            active = left > 0
+            if state is not None:
+                state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            if bool(active.all()):
+                output, state = self.encoder(piece, state, lengths=left)
+            else:
+                output, state = self._encode_active(piece, state, left, active)
+            outputs.append(output)
+        return torch.cat(outputs, dim=1), state
+
+    def _encode_active(self, piece: torch.Tensor, state, left: torch.Tensor, active: torch.Tensor):
+        """One chunk for the texts that still have tokens in it; the others keep their state, output zero."""
+        rows = active.nonzero().squeeze(1).to(piece.device)
+        lstm = self.encoder.mode == "LSTM"
+        parts = self.encoder._zero_state(piece) if state is None else (state if lstm else (state,))
+        given = tuple(p.index_select(1, rows) for p in parts)
+        x = piece.index_select(0, rows)
+        out, new = self.encoder(x, given if lstm else given[0], lengths=left[active])
+        merged = tuple(p.index_copy(1, rows, q) for p, q in zip(parts, new if lstm else (new,), strict=True))
+        output = piece.new_zeros(piece.shape[0], piece.shape[1], out.shape[2]).index_copy(0, rows, out)
+        return output, merged if lstm else merged[0]
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters in groups from the input up, for discriminative learning rates and gradual
+        unfreezing (ULMFiT): the embedding, each recurrent layer (both directions), then the head (with
+        the attention and the n-gram path)."""
+        groups: list[list[nn.Parameter]] = [[self.embedding.weight]]
+        for k in range(self.encoder.num_layers):
+            names = [n for n in self.encoder._flat_weights_names if n.split("_l")[-1].split("_")[0] == str(k)]
+            groups.append([getattr(self.encoder, n) for n in names])
+        grouped = {id(p) for group in groups for p in group}
+        groups.append([p for p in self.parameters() if id(p) not in grouped])
+        return groups
 
     def _pool(self, pool: str, ids, lengths, output: torch.Tensor, final) -> torch.Tensor:
         if pool == "last":

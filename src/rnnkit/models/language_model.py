@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from .dropout import embedded, recurrent_layer, sequence_dropout
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -48,7 +49,14 @@ class LanguageModel(nn.Module):
         hidden_dim: H of every layer.
         layers: stacked recurrent layers.
         dropout: between stacked layers and on the last layer's output, in training only.
-        embed_dropout: drops whole token vectors (scaled to keep the mean), in training only.
+        embed_dropout: drops token vectors (scaled to keep the mean), in training only: each position's on
+            its own, or with ``locked_dropout`` whole words (a word dropped is dropped wherever it occurs
+            in the batch: AWD-LSTM's embedding dropout).
+        weight_drop: DropConnect on the recurrent weights, a new mask per batch (AWD-LSTM; see
+            :class:`rnnkit.nn.LSTM`).
+        locked_dropout: ``dropout`` (between layers and on the output) and ``input_dropout`` draw one mask
+            per sequence, shared by all its steps (variational dropout), as the AWD-LSTM does.
+        input_dropout: dropout on the embedded tokens (locked when ``locked_dropout``).
         tie_weights: share the embedding table as the output matrix when ``embed_dim == hidden_dim``
             (ignored otherwise; :attr:`tied` says whether it happened).
 
@@ -70,6 +78,9 @@ class LanguageModel(nn.Module):
         layers: int = 1,
         dropout: float = 0.0,
         embed_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
+        input_dropout: float = 0.0,
         tie_weights: bool = True,
     ):
         super().__init__()
@@ -80,17 +91,17 @@ class LanguageModel(nn.Module):
                 f"vocab_size, embed_dim, hidden_dim and layers must be ≥ 1, "
                 f"got {vocab_size}, {embed_dim}, {hidden_dim}, {layers}"
             )
-        from .. import nn as rnn  # the package's own layers (PyTorch-compatible parameters)
-
         self.cell = cell
         self.embed_dropout = embed_dropout
+        self.locked_dropout = locked_dropout
         self.tied = tie_weights and embed_dim == hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        layer = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
-        self.encoder = layer(
-            embed_dim, hidden_dim, num_layers=layers, dropout=dropout if layers > 1 else 0.0, batch_first=True
-        )
-        self.dropout = nn.Dropout(dropout)
+        self.encoder = recurrent_layer(
+            cell, embed_dim, hidden_dim, layers, dropout=dropout, weight_drop=weight_drop,
+            locked_dropout=locked_dropout,
+        )  # fmt: skip
+        self.input_dropout = sequence_dropout(input_dropout, locked_dropout)
+        self.dropout = sequence_dropout(dropout, locked_dropout)
         if self.tied:  # logits = h · embeddingᵀ + bias: no second V×E matrix in the state dict
             self.output_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
@@ -108,6 +119,9 @@ class LanguageModel(nn.Module):
             layers=cfg.layers,
             dropout=cfg.dropout,
             embed_dropout=cfg.embed_dropout,
+            weight_drop=cfg.weight_drop,
+            locked_dropout=cfg.locked_dropout,
+            input_dropout=cfg.input_dropout,
         )
 
     @property
@@ -115,27 +129,32 @@ class LanguageModel(nn.Module):
         """V."""
         return self.embedding.num_embeddings
 
-    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(
+        self, ids: Tensor, state: State | None = None, *, hidden: bool = False
+    ) -> tuple[Tensor, State] | tuple[Tensor, State, tuple[Tensor, Tensor]]:
         """Next-token logits at every position, and the state after the last token.
 
         Args:
             ids: ``[N, L]`` token ids.
             state: the state after the previous tokens (None: the zero state, a fresh start).
+            hidden: also return the last layer's outputs ``(raw, dropped)``, each ``[N, L, H]``, for the
+                AWD-LSTM's activation penalties (:func:`rnnkit.nn.ar_loss`, :func:`rnnkit.nn.tar_loss`).
 
         Returns:
-            ``(logits [N, L, V], state)``; feed ``state`` back in with the next ids to continue.
+            ``(logits [N, L, V], state)`` (``(logits, state, (raw, dropped))`` with ``hidden``); feed
+            ``state`` back in with the next ids to continue.
         """
         if ids.dim() != 2:
             raise ValueError(f"ids must be 2-D [N, L], got shape {list(ids.shape)}")
-        x = self.embedding(ids)  # (N, L, E)
-        if self.training and self.embed_dropout > 0:
-            keep = x.new_empty(x.shape[:2] + (1,)).bernoulli_(1 - self.embed_dropout)  # (N, L, 1)
-            x = x * keep / (1 - self.embed_dropout)
-        output, state = self.encoder(x, state)  # output (N, L, H)
-        output = self.dropout(output)
+        x = embedded(self.embedding, ids, self.embed_dropout, self.locked_dropout, self.training)
+        x = self.input_dropout(x)  # (N, L, E)
+        raw, state = self.encoder(x, state)  # (N, L, H)
+        output = self.dropout(raw)
         if self.tied:
-            return F.linear(output, self.embedding.weight, self.output_bias), state  # (N, L, V)
-        return self.decoder(output), state  # (N, L, V)
+            logits = F.linear(output, self.embedding.weight, self.output_bias)  # (N, L, V)
+        else:
+            logits = self.decoder(output)  # (N, L, V)
+        return (logits, state, (raw, output)) if hidden else (logits, state)
 
 
 __all__ = ["LanguageModel"]

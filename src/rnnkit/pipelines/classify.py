@@ -291,18 +291,24 @@ def train_classifier(
 
     run = RunFolder(out_dir)
     dist = distributed.current()  # set in one of several processes (rnnkit.training.distributed)
+    pretrained = None
+    if cfg.train.pretrain and not resume and init_from is None:
+        from .pretrain import pretrain
+
+        lm_folder, pretrained = pretrain(cfg, out_dir, callbacks)
+        init_from = str(lm_folder)
     notify(callbacks, "on_stage", f"reading {cfg.data.data}")
     source = None
     if init_from is not None and not resume:
         if dist is not None:
             raise ConfigError("--init-from is not available in distributed training yet; use one process")
-        from .init_from import load_source, source_vocabulary
+        from .init_from import load_source
 
         source = load_source(init_from)
     if source is not None:
         device = resolve_device(cfg.train.device)
         splits = load_splits(cfg)
-        data = _encode_all(splits, *source_vocabulary(source, [e.label for e in splits.train]))
+        data = _encode_all(splits, *_source_vocabulary(source, cfg, splits))
         splits.sources["init_from"] = str(init_from)
     elif dist is None:
         device = resolve_device(cfg.train.device)
@@ -317,9 +323,12 @@ def train_classifier(
     notify(callbacks, "on_data", data_summary(cfg, data))
     model, vectors_info = _build_classifier(cfg, data, resume or source is not None, device)
     if source is not None:
-        from .init_from import copy_weights
+        from .init_from import copy_language_model, copy_weights
 
-        copy_weights(model, source)
+        if source.config.task == "lm":
+            pretrained = {**(pretrained or {}), **copy_language_model(model, source, data.encoder)}
+        else:
+            copy_weights(model, source)
     pad, unk = data.encoder.vocab.pad_id, data.encoder.vocab.unk_id
     wide = None
     if model.wide is not None:  # fitted first, then frozen while the recurrent path trains
@@ -376,6 +385,10 @@ def train_classifier(
         recipe={"preset": cfg.preset, "planned": planned, "monitor": task.monitor,
                 "class_weight": cfg.train.class_weight, "ngrams": wide, "mix": mix},  # fmt: skip
     )
+    if pretrained is not None:
+        report["pretrained"] = pretrained
+    elif resume and run.exists(ck.REPORT) and "pretrained" in (earlier := run.read_json(ck.REPORT)):
+        report["pretrained"] = earlier["pretrained"]
     vectors = _vectors_report(vectors_info) if vectors_info is not None else None
     if vectors is None and resume and run.exists(ck.REPORT):  # the interrupted session measured them
         vectors = run.read_json(ck.REPORT).get("vectors")
@@ -384,6 +397,21 @@ def train_classifier(
     run.write_json(ck.REPORT, report)
     _plot(run, trainer.state.history, report, trainer.state.loss_log)
     return out_dir
+
+
+def _source_vocabulary(source, cfg: Config, splits: Splits):
+    """``(encoder, labels)`` of a run started from ``source``: a classifier's vocabulary and labels, or a
+    language model's vocabulary with the training words it lacks and the training data's labels."""
+    from ..data import LabelEncoder
+    from .init_from import lm_vocabulary, source_vocabulary
+
+    if source.config.task != "lm":
+        return source_vocabulary(source, [e.label for e in splits.train])
+    encoder, _ = lm_vocabulary(source.encoder, [e.text for e in splits.train], cfg.data.min_freq)
+    labels = LabelEncoder().fit(e.label for e in splits.train)
+    if len(labels) < 2:
+        raise DataError(f"classification needs at least 2 labels in training, got {labels.names}")
+    return encoder, labels
 
 
 def _task(cfg: Config, data: Encoded, device: torch.device):

@@ -5,8 +5,17 @@ The new run keeps the source run's model settings, tokenizer and vocabulary (wor
 data has are appended, and their output rows start from the new model's own seeded initialisation. Every
 other weight is copied. Training settings (epochs, learning rate, schedule, data) are the new run's own.
 
-The option names a *source* so that it can grow: today the source is a classifier run folder; a
-pretrained language model is the next kind (its encoder would be copied the same way).
+The source may also be a **language model** run (``rnnkit pretrain``; ULMFiT's first stages): the new
+classifier then takes the model's tokenizer and architecture (cell, sizes, layers; one direction, as the
+language model reads), and its vocabulary is the language model's words followed by the training words it
+lacks (at least ``min_freq`` times). Words the language model knows keep their vectors exactly; the new ones
+start from the mean of its vectors. The recurrent layers are copied; the pooling and the head are new.
+
+>>> from rnnkit.data import TextEncoder
+>>> lm = TextEncoder.fit(["the cat sat"], lm=True)
+>>> encoder, new = lm_vocabulary(lm, ["the dog sat", "a dog"], min_freq=1)
+>>> encoder.vocab.itos, new
+(['<pad>', '<unk>', 'cat', 'sat', 'the', 'dog', 'a'], 2)
 """
 
 from __future__ import annotations
@@ -20,27 +29,43 @@ import torch
 from ..config import Config, resolve_config
 from ..errors import ConfigError, RunFolderError
 
-__all__ = ["load_source", "with_source_settings", "source_vocabulary", "copy_weights"]
+__all__ = [
+    "load_source", "with_source_settings", "source_vocabulary", "copy_weights", "lm_vocabulary",
+    "copy_language_model",
+]  # fmt: skip
 
 _KEPT_DATA = ("tokenizer", "min_freq", "max_vocab")  # how the source's vocabulary was made
+_LM_ARCHITECTURE = ("cell", "embed_dim", "hidden_dim", "layers")  # what a language model source fixes
 
 
 def load_source(path: str | os.PathLike) -> Any:
-    """The source run, loaded on the CPU; a :class:`RunFolderError` unless it is a classifier run folder."""
+    """The source run, loaded on the CPU; a :class:`RunFolderError` unless it is a classifier or language
+    model run folder."""
     from ..api import is_run, load
 
     if not is_run(path):
-        raise RunFolderError(f"{path}: --init-from needs a trained classifier's run folder (no config.json)")
+        raise RunFolderError(
+            f"{path}: --init-from needs a trained classifier's or language model's run folder "
+            f"(no config.json)"
+        )
     source = load(path, device="cpu")
-    if getattr(source, "labels", None) is None or getattr(source.config, "task", None) != "classify":
-        task = getattr(getattr(source, "config", None), "task", "?")
-        raise ConfigError(f"--init-from {path}: a {task} run; only a classifier run can start a classifier")
+    task = getattr(getattr(source, "config", None), "task", "?")
+    if task == "lm" and source.encoder.vocab.lm:
+        return source
+    if getattr(source, "labels", None) is None or task != "classify":
+        raise ConfigError(f"--init-from {path}: a {task} run cannot start a classifier")
     return source
 
 
 def with_source_settings(cfg: Config, source_cfg: Config, given: dict[str, Any]) -> Config:
     """``cfg`` with the source's model settings and vocabulary settings; a setting given explicitly that
-    differs from the source's raises :class:`ConfigError` (the weights could not be copied)."""
+    differs from the source's raises :class:`ConfigError` (the weights could not be copied).
+
+    A language model source fixes the architecture (:data:`_LM_ARCHITECTURE`, one direction) and the
+    tokenizer; the rest of the classifier's settings (pooling, dropout, the n-gram path) stay its own.
+    """
+    if source_cfg.task == "lm":
+        return _with_language_model(cfg, source_cfg, given)
     model = dataclasses.asdict(source_cfg.model)
     kept = {**model, **{k: getattr(source_cfg.data, k) for k in _KEPT_DATA}}
     differ = [k for k, v in given.items() if k in kept and v is not None and v != kept[k]]
@@ -53,6 +78,69 @@ def with_source_settings(cfg: Config, source_cfg: Config, given: dict[str, Any])
     settings["model"] = model
     settings["data"].update({k: kept[k] for k in _KEPT_DATA})
     return resolve_config(config_dict=settings)
+
+
+def _with_language_model(cfg: Config, source_cfg: Config, given: dict[str, Any]) -> Config:
+    kept = {k: getattr(source_cfg.model, k) for k in _LM_ARCHITECTURE}
+    kept.update(bidirectional=False, vectors=None, tokenizer=source_cfg.data.tokenizer)
+    differ = [k for k, v in given.items() if k in kept and v is not None and v != kept[k]]
+    if differ:
+        raise ConfigError(
+            f"--init-from a language model keeps its tokenizer and architecture (one direction, its own "
+            f"embeddings); these settings differ from it: {', '.join(sorted(differ))}"
+        )
+    settings = cfg.to_dict()
+    settings["model"].update({k: kept[k] for k in (*_LM_ARCHITECTURE, "bidirectional", "vectors")})
+    settings["data"]["tokenizer"] = kept["tokenizer"]
+    if settings["model"]["freeze_vectors"]:
+        raise ConfigError("--freeze-vectors does not apply to --init-from a language model")
+    return resolve_config(config_dict=settings)
+
+
+def lm_vocabulary(lm_encoder, train_texts: list[str], min_freq: int = 1):
+    """``(encoder, new)``: the classifier's vocabulary — ``<pad>``, ``<unk>``, the language model's words,
+    then the training words it lacks (seen ``min_freq`` times or more), most frequent first — with the
+    language model's tokenizer; ``new`` counts the added words."""
+    from collections import Counter
+
+    from ..data import TextEncoder, Vocabulary
+
+    specials = {lm_encoder.vocab.itos[i] for i in range(4)}  # <pad>, <unk>, <bos>, <eos>
+    known = [w for w in lm_encoder.vocab.itos if w not in specials]
+    seen = set(known)
+    counts = Counter(t for tokens in lm_encoder.tokenizer.tokenize_many(train_texts) for t in tokens)
+    new = sorted((w for w, n in counts.items() if n >= min_freq and w not in seen and w not in specials),
+                 key=lambda w: (-counts[w], w))  # fmt: skip
+    vocab = Vocabulary([lm_encoder.vocab.itos[0], lm_encoder.vocab.itos[1], *known, *new])
+    return TextEncoder(lm_encoder.tokenizer, vocab), len(new)
+
+
+def copy_language_model(model: torch.nn.Module, source: Any, encoder) -> dict[str, Any]:
+    """Copy a language model's embedding (mapped by word) and recurrent layers into a new classifier.
+
+    Words of ``encoder`` that the language model knows get its vector exactly; the others (and ``<unk>``)
+    the mean of its word vectors; ``<pad>`` stays zero. Returns what was copied, for the report.
+    """
+    lm = source.model
+    lm_stoi = source.encoder.vocab.stoi
+    lm_weight = lm.embedding.weight.detach()
+    mean = lm_weight[4:].mean(dim=0) if lm_weight.shape[0] > 4 else lm_weight.mean(dim=0)
+    rows = [lm_stoi.get(w, -1) for w in encoder.vocab.itos]
+    index = torch.tensor(rows)
+    found = index >= 0
+    found[: 2] = False  # <pad> and <unk> are not words
+    with torch.no_grad():
+        weight = model.embedding.weight
+        weight.copy_(mean.expand_as(weight))
+        weight[found] = lm_weight[index[found]]
+        weight[encoder.vocab.pad_id].zero_()
+        target = model.encoder.state_dict()
+        for name, tensor in lm.encoder.state_dict().items():
+            if name not in target or target[name].shape != tensor.shape:
+                raise RunFolderError(f"--init-from: the language model's encoder.{name} does not fit")
+            target[name].copy_(tensor)
+    return {"words_from_lm": int(found.sum()), "words_new": int((~found).sum()) - 2,
+            "layers": lm.encoder.num_layers}  # fmt: skip
 
 
 def source_vocabulary(source: Any, train_labels: list[str]):

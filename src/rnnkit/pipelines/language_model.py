@@ -7,47 +7,97 @@ rebuilds a :class:`LanguageModelRun` (generate, stream, evaluate, inspect) for `
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..config import Config
-from ..errors import ConfigError, RunFolderError
+from ..errors import ConfigError, DataError, RunFolderError
 from ..training import checkpoint as ck
 from ..training.checkpoint import RunFolder
 from .common import begin_training, build_checked_model, check_trainable, device_name
 
 
-def _lm_corpora(cfg: Config) -> tuple[str, str, str | None, dict[str, str]]:
-    """Train text, validation text, test spec (or None) and where each came from.
+@dataclass
+class Corpora:
+    """A language model's texts: one running corpus, or documents each ended by ``<eos>``."""
 
-    Validation: ``--valid``, else the corpus's own ``valid`` split, else the last ``valid_fraction`` of
-    the training text (moved back to a line start).
+    train: list[str]
+    valid: list[str]
+    test_spec: str | None
+    sources: dict[str, str]
+    documents: bool  # the texts are separate documents (ULMFiT pretraining), not pieces of one corpus
+
+    def ids(self, encoder, texts: list[str]) -> list[int]:
+        """The token ids of ``texts`` one after another; documents each end with ``<eos>``."""
+        if not self.documents:
+            return [i for text in texts for i in encoder.encode(text)]
+        eos = encoder.vocab.eos_id
+        return [i for seq in encoder.encode_many(texts) for i in (*seq, eos)]
+
+
+MAX_VALID_DOCUMENTS = 2000  # held out of a document set for validation, at most
+
+
+def _lm_corpora(cfg: Config) -> Corpora:
+    """Train texts, validation texts, test spec (or None) and where each came from.
+
+    A running corpus (a ``.txt`` file, ``shakespeare``): validation is ``--valid``, else the corpus's own
+    ``valid`` split, else the last ``valid_fraction`` of the text (moved back to a line start). A set of
+    documents (a labelled dataset's texts, ``--unlabeled``): validation is ``--valid``, else a seeded
+    ``valid_fraction`` of the documents (at most :data:`MAX_VALID_DOCUMENTS`).
     """
     from ..data import companion_split, read_corpus
+    from ..data.documents import is_document_set, read_documents, read_unlabeled
     from ..training.lm import split_corpus
 
     d = cfg.data
-    train_text = read_corpus(d.data)
+    cols = tuple(c.strip() for c in d.text_col.split(",") if c.strip())
+    documents = is_document_set(d.data) or d.unlabeled is not None
     sources = {"train": d.data}
-    valid_spec = d.valid or companion_split(d.data, "valid")
-    if valid_spec:
-        valid_text = read_corpus(valid_spec)
-        sources["valid"] = valid_spec
+    if not documents:
+        train_text = read_corpus(d.data)
+        valid_spec = d.valid or companion_split(d.data, "valid")
+        if valid_spec:
+            valid_text = read_corpus(valid_spec)
+            sources["valid"] = valid_spec
+        else:
+            train_text, valid_text = split_corpus(train_text, d.valid_fraction)
+            sources["valid"] = f"last {d.valid_fraction:g} of {d.data}"
+        test_spec = d.test or companion_split(d.data, "test")
+        if test_spec:
+            sources["test"] = test_spec
+        return Corpora([train_text], [valid_text], test_spec, sources, documents=False)
+    texts = read_documents(d.data, cols) if is_document_set(d.data) else [read_corpus(d.data)]
+    if d.unlabeled is not None:
+        extra = read_unlabeled(d.unlabeled, cols)
+        texts += extra
+        sources["unlabeled"] = f"{d.unlabeled} ({len(extra):,} texts)"
+    order = random.Random(cfg.train.seed).sample(range(len(texts)), len(texts))
+    texts = [texts[i] for i in order]
+    if d.valid:
+        valid = read_documents(d.valid, cols) if is_document_set(d.valid) else [read_corpus(d.valid)]
+        sources["valid"] = d.valid
     else:
-        train_text, valid_text = split_corpus(train_text, d.valid_fraction)
-        sources["valid"] = f"last {d.valid_fraction:g} of {d.data}"
-    test_spec = d.test or companion_split(d.data, "test")
+        held = min(MAX_VALID_DOCUMENTS, max(1, round(d.valid_fraction * len(texts))))
+        if held >= len(texts):
+            raise DataError(f"{len(texts)} text(s) are too few to hold some out for validation; add --valid")
+        texts, valid = texts[:-held], texts[-held:]
+        sources["valid"] = f"{held:,} of the {len(texts) + held:,} texts (seed {cfg.train.seed})"
+    sources["train"] = f"{d.data} ({len(texts):,} texts for training)"
+    test_spec = d.test
     if test_spec:
         sources["test"] = test_spec
-    return train_text, valid_text, test_spec, sources
+    return Corpora(texts, valid, test_spec, sources, documents=True)
 
 
 def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
-    from ..data import TextEncoder, read_corpus
+    from ..data import TextEncoder
     from ..models.language_model import LanguageModel
     from ..training.lm import LanguageModelTask, eval_batches, train_batches
     from ..training.loop import Trainer
@@ -57,21 +107,22 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
     run = RunFolder(out_dir)
     device = resolve_device(cfg.train.device)
     d, t = cfg.data, cfg.train
-    train_text, valid_text, test_spec, sources = _lm_corpora(cfg)
+    corpora = _lm_corpora(cfg)
+    test_spec, sources = corpora.test_spec, corpora.sources
     if resume:
         encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
     else:
-        encoder = TextEncoder.fit([train_text], tokenizer=d.tokenizer, min_freq=d.min_freq,
+        encoder = TextEncoder.fit(corpora.train, tokenizer=d.tokenizer, min_freq=d.min_freq,
                                   max_size=d.max_vocab, lm=True)  # fmt: skip
-    task = LanguageModelTask(device, char_level=d.tokenizer == "char")
+    task = LanguageModelTask(device, char_level=d.tokenizer == "char", ar=t.ar, tar=t.tar)
     check_trainable(lambda: LanguageModel.from_config(cfg.model, len(encoder)), device)
     set_seed(t.seed)
     model = LanguageModel.from_config(cfg.model, len(encoder))
     trainer = Trainer(
         model,
         task,
-        train_batches(encoder.encode(train_text), t.batch_size, t.bptt, path=sources["train"]),
-        eval_batches(encoder.encode(valid_text), t.batch_size, t.bptt, path=sources["valid"]),
+        train_batches(corpora.ids(encoder, corpora.train), t.batch_size, t.bptt, path=sources["train"]),
+        eval_batches(corpora.ids(encoder, corpora.valid), t.batch_size, t.bptt, path=sources["valid"]),
         config=t,
         out_dir=out_dir,
         callbacks=callbacks,
@@ -82,7 +133,7 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
 
     t0 = time.perf_counter()
     if test_spec:
-        test_ids = encoder.encode(read_corpus(test_spec))
+        test_ids = corpora.ids(encoder, _test_texts(test_spec, cfg, corpora.documents))
         model.eval()
         with torch.no_grad():
             metrics = task.evaluate(model, eval_batches(test_ids, t.batch_size, t.bptt, path=test_spec))
@@ -106,6 +157,15 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
     run.write_json(ck.REPORT, report)
     plot_curves(trainer.state.history, run.file(ck.CURVES), loss_log=trainer.state.loss_log)
     return out_dir
+
+
+def _test_texts(spec: str, cfg: Config, documents: bool) -> list[str]:
+    from ..data import read_corpus
+    from ..data.documents import is_document_set, read_documents
+
+    if documents and is_document_set(spec):
+        return read_documents(spec, tuple(c.strip() for c in cfg.data.text_col.split(",") if c.strip()))
+    return [read_corpus(spec)]
 
 
 class LanguageModelRun:

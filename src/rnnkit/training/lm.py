@@ -152,21 +152,36 @@ class LanguageModelTask(Task):
     Args:
         device: where the model lives (batches are moved there).
         char_level: the tokens are characters, so evaluation also reports bits per character.
+        ar, tar: the AWD-LSTM's activation penalties added to the training loss (Merity et al. 2018):
+            ``ar · mean(m ⊙ h)²`` on the last layer's dropped output and ``tar · mean(h_t − h_{t−1})²`` on its
+            raw output (:func:`rnnkit.nn.ar_loss`, :func:`rnnkit.nn.tar_loss`); the training loss includes
+            them, the validation loss and perplexity are the cross-entropy alone.
     """
 
     monitor = "loss"
     higher_is_better = False
 
-    def __init__(self, device: torch.device | str = "cpu", *, char_level: bool = False):
+    def __init__(
+        self, device: torch.device | str = "cpu", *, char_level: bool = False, ar: float = 0.0,
+        tar: float = 0.0,
+    ):  # fmt: skip
         self.device = torch.device(device)
         self.char_level = char_level
+        self.ar, self.tar = ar, tar
 
     def loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, Any, dict[str, float]]:
-        """Mean cross-entropy over the chunk; the new carry is the state after its last token."""
+        """Mean cross-entropy over the chunk (plus the activation penalties, if any); the new carry is the
+        state after its last token."""
         inputs, targets = (t.to(self.device, non_blocking=True) for t in batch)
-        logits, state = model(inputs, carry)  # (N, L, V)
+        stats: dict[str, float] = {"examples": inputs.shape[0], "tokens": inputs.numel()}
+        if not (self.ar or self.tar):
+            logits, state = model(inputs, carry)  # (N, L, V)
+            return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten()), state, stats
+        from ..nn import ar_loss, tar_loss
+
+        logits, state, (raw, dropped) = model(inputs, carry, hidden=True)
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-        return loss, state, {"examples": inputs.shape[0], "tokens": inputs.numel()}
+        return loss + ar_loss(dropped, self.ar) + tar_loss(raw, self.tar), state, stats
 
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """:func:`lm_metrics` over every target token, the state carried through all the chunks."""
