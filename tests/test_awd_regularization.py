@@ -385,6 +385,27 @@ def test_torch_compile_draws_new_masks_and_trains():
     torch.testing.assert_close(compiled.eval()(x)[0], reference.eval()(x)[0], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_regularised_fast_path_equals_reference_on_cuda_without_warnings(name):
+    """cuDNN gets dropped (unflattened) weight_hh matrices: same numbers, and no advice to flatten."""
+    x, lengths = torch.randn(4, 6, 5, device="cuda"), LENGTHS.cuda()
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        for weight_drop in (0.0, 0.5):  # locked dropout alone runs one layer's slice of the weights
+            fast, reference = pair(name, num_layers=2, dropout=0.3, bidirectional=True,
+                                   weight_drop=weight_drop, locked_dropout=True)  # fmt: skip
+            fast.cuda(), reference.cuda()
+            for call in ({}, {"lengths": lengths}):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", UserWarning)
+                    fast_result = run(fast, x, 12, **call)
+                assert_same(fast_result, run(reference, x, 12, **call), atol=1e-4)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
 # -- LockedDropout --------------------------------------------------------------------------------
 
 

@@ -27,9 +27,9 @@ move both ways. rnnkit adds, as keyword-only arguments:
   * ``weight_drop = p`` is DropConnect (Wan et al. 2013, "Regularization of Neural Networks using
     DropConnect") on every hidden-to-hidden matrix: each forward call draws a mask
     ``M ~ Bernoulli(1 − p)`` per ``weight_hh_l{k}[_reverse]`` and runs with
-    ``W_hh' = W_hh ⊙ M / (1 − p)``, the same dropped matrix at every step of the call. The state's
-    own path is regularised while the fused kernels still run (no dropout inside the recurrence);
-    the parameters are untouched, and gradients reach them through the mask;
+    ``W_hh' = W_hh ⊙ M / (1 − p)``, the same dropped matrix at every step of the call. This
+    regularises the recurrent connections while the fused kernels run unchanged, on the dropped
+    matrices; the parameters are untouched, and gradients reach them through the mask;
   * ``locked_dropout = True`` makes the between-layer ``dropout`` variational (Gal & Ghahramani 2016,
     "A Theoretically Grounded Application of Dropout in Recurrent Neural Networks"): one mask per
     sequence and feature, ``[N, 1, D·P]``, shared by all time steps, instead of one per element
@@ -320,8 +320,11 @@ class _Recurrent(nn.RNNBase):
     def _forward_fast(
         self, x: Tensor, lengths: Tensor | None, states: State | None, weights: list[Tensor], tracing: bool
     ) -> tuple[Tensor, State]:
-        with fused.weights_built_per_call(x) if self.weight_drop and self.training else nullcontext():
-            if self.locked_dropout and self.dropout and self.training and self.num_layers > 1:
+        layer_by_layer = self.locked_dropout and self.dropout and self.training and self.num_layers > 1
+        # Dropped matrices, or one layer's slice, are not cuDNN's flattened chunk: no advice to flatten
+        rebuilt = layer_by_layer or (self.weight_drop and self.training)
+        with fused.weights_built_per_call(x) if rebuilt else nullcontext():
+            if layer_by_layer:
                 return self._fast_layer_by_layer(x, lengths, states, weights, tracing)
             return self._fused(x, lengths, states, weights, self.num_layers, self.dropout, tracing)
 
