@@ -58,6 +58,7 @@ class ModelConfig:
     weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights, a new mask per batch (AWD-LSTM)
     locked_dropout: bool = False  # --dropout masks shared by all steps of a text, and whole words dropped
     input_dropout: float = 0.0  # dropout on the embedded tokens, one mask per text for all steps (AWD-LSTM)
+    tie_projection: bool = False  # language models: tie the output to the embedding via an H→E projection
     chunk_len: int = 0  # classifiers: read texts in chunks of this many tokens, state carried (BPT3C)
 
 
@@ -159,14 +160,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         cell="lstm", embed_dim=256, hidden_dim=256, layers=1, bidirectional=False, pool="concat", dropout=0.3,
         embed_dropout=0.05, input_dropout=0.2, weight_drop=0.2, locked_dropout=True, batch_size=64, lr=4e-3,
         schedule="slanted", warmup=0.1, weight_decay=0.01, lr_decay=0.38, unfreeze=0.3, epochs=0, patience=3,
-        bucket=True, max_len=None, chunk_len=70, time_budget=120.0, vectors=None, ngrams=True, pretrain=True,
+        bucket=True, max_len=None, chunk_len=70, time_budget=120.0, vectors="auto", ngrams=True, pretrain=True,
         min_freq=2,
     ),
     "awd-lm": dict(  # word-level AWD-LSTM language model (rnnkit pretrain): locked dropout, DropConnect, AR
         task="lm", data="shakespeare", tokenizer="basic_english", cell="lstm", embed_dim=256, hidden_dim=256,
         layers=1, dropout=0.3, input_dropout=0.3, embed_dropout=0.05, weight_drop=0.3, locked_dropout=True,
         ar=2.0, tar=1.0, batch_size=32, bptt=70, lr=3e-3, schedule="cosine", warmup=0.02, clip_norm=1.0,
-        min_freq=2, max_vocab=12000, epochs=50, time_budget=120.0, eval_every=200,
+        min_freq=2, max_vocab=12000, epochs=50, time_budget=120.0, eval_every=200, vectors="auto",
+        tie_projection=True,
     ),
     "char-lm": dict(  # character language model (char-rnn); the default for --task lm, sized for 2 CPU cores
         task="lm", data="shakespeare", tokenizer="char", cell="lstm", embed_dim=64, hidden_dim=256, layers=2,
@@ -358,8 +360,6 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("--pretrain is for classifiers (a language model first); use rnnkit pretrain")
     if cfg.model.chunk_len and cfg.model.bidirectional:
         raise ConfigError("--chunk-len (BPT3C) carries the state left to right; it needs --no-bidirectional")
-    if cfg.task == "lm" and cfg.model.vectors not in (None, "none"):
-        raise ConfigError("--vectors is for classifiers; a language model learns its own embeddings")
     return cfg
 
 

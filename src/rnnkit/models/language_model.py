@@ -35,6 +35,7 @@ from ..config import ModelConfig
 from .dropout import embedded, recurrent_layer, sequence_dropout
 
 CELLS = ("rnn", "lstm", "gru")
+INIT_RANGE = 0.1  # a tied embedding starts uniform in ±0.1 (the AWD-LSTM's), not N(0, 1): logits of ±16
 
 State = Tensor | tuple[Tensor, Tensor]  # h_n, or (h_n, c_n) for LSTM; each [layers, N, H]
 
@@ -57,6 +58,9 @@ class LanguageModel(nn.Module):
         locked_dropout: ``dropout`` (between layers and on the output) and ``input_dropout`` draw one mask
             per sequence, shared by all its steps (variational dropout), as the AWD-LSTM does.
         input_dropout: dropout on the embedded tokens (locked when ``locked_dropout``).
+        tie_projection: when ``embed_dim ≠ hidden_dim``, tie anyway through a learned projection:
+            ``logits = E · (P h) + b`` with ``P`` ``[E, H]`` — the softmax then costs ``V·E`` rather than
+            ``V·H`` per token, and pretrained word vectors in ``E`` also score the next word.
         tie_weights: share the embedding table as the output matrix when ``embed_dim == hidden_dim``
             (ignored otherwise; :attr:`tied` says whether it happened).
 
@@ -81,6 +85,7 @@ class LanguageModel(nn.Module):
         weight_drop: float = 0.0,
         locked_dropout: bool = False,
         input_dropout: float = 0.0,
+        tie_projection: bool = False,
         tie_weights: bool = True,
     ):
         super().__init__()
@@ -94,8 +99,10 @@ class LanguageModel(nn.Module):
         self.cell = cell
         self.embed_dropout = embed_dropout
         self.locked_dropout = locked_dropout
-        self.tied = tie_weights and embed_dim == hidden_dim
+        self.tied = tie_weights and (embed_dim == hidden_dim or tie_projection)
         self.embedding = nn.Embedding(vocab_size, embed_dim)
+        if self.tied:  # the table is also the output layer: small vectors, logits near zero at the start
+            nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
         self.encoder = recurrent_layer(
             cell, embed_dim, hidden_dim, layers, dropout=dropout, weight_drop=weight_drop,
             locked_dropout=locked_dropout,
@@ -104,6 +111,8 @@ class LanguageModel(nn.Module):
         self.dropout = sequence_dropout(dropout, locked_dropout)
         if self.tied:  # logits = h · embeddingᵀ + bias: no second V×E matrix in the state dict
             self.output_bias = nn.Parameter(torch.zeros(vocab_size))
+            if embed_dim != hidden_dim:
+                self.projection = nn.Linear(hidden_dim, embed_dim, bias=False)
         else:
             self.decoder = nn.Linear(hidden_dim, vocab_size)
 
@@ -122,6 +131,7 @@ class LanguageModel(nn.Module):
             weight_drop=cfg.weight_drop,
             locked_dropout=cfg.locked_dropout,
             input_dropout=cfg.input_dropout,
+            tie_projection=cfg.tie_projection,
         )
 
     @property
@@ -151,6 +161,8 @@ class LanguageModel(nn.Module):
         raw, state = self.encoder(x, state)  # (N, L, H)
         output = self.dropout(raw)
         if self.tied:
+            if hasattr(self, "projection"):
+                output = self.projection(output)  # (N, L, E)
             logits = F.linear(output, self.embedding.weight, self.output_bias)  # (N, L, V)
         else:
             logits = self.decoder(output)  # (N, L, V)

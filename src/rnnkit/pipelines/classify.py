@@ -29,6 +29,7 @@ from .common import (
     device_name,
     notify,
     start_run_folder,
+    vectors_report,
 )
 
 EVAL_BATCH_TOKENS = 16_384  # padded tokens per evaluation batch (bucketed evaluation)
@@ -389,7 +390,7 @@ def train_classifier(
         report["pretrained"] = pretrained
     elif resume and run.exists(ck.REPORT) and "pretrained" in (earlier := run.read_json(ck.REPORT)):
         report["pretrained"] = earlier["pretrained"]
-    vectors = _vectors_report(vectors_info) if vectors_info is not None else None
+    vectors = vectors_report(vectors_info) if vectors_info is not None else None
     if vectors is None and resume and run.exists(ck.REPORT):  # the interrupted session measured them
         vectors = run.read_json(ck.REPORT).get("vectors")
     if vectors is not None:
@@ -422,16 +423,6 @@ def _task(cfg: Config, data: Encoded, device: torch.device):
     weights = balanced_weights(labels, len(data.labels)) if cfg.train.class_weight == "balanced" else None
     monitor = recipe.monitor_for(data.train, len(data.labels))
     return ClassificationTask(device, class_weights=weights, monitor=monitor)
-
-
-def _vectors_report(info) -> dict[str, Any]:
-    return {
-        "path": info.path,
-        "coverage": round(info.coverage, 4),
-        "token_coverage": round(info.token_coverage or 0.0, 4),
-        "found": info.found,
-        "words": info.words,
-    }
 
 
 def _read_labels(run: RunFolder) -> list[str]:

@@ -108,3 +108,14 @@ def notify(callbacks, hook: str, *args) -> None:
         method = getattr(cb, hook, None)
         if method is not None:
             method(*args)
+
+
+def vectors_report(info) -> dict:
+    """What ``report.json["vectors"]`` says about pretrained vectors loaded into a model's embedding."""
+    return {
+        "path": info.path,
+        "coverage": round(info.coverage, 4),
+        "token_coverage": round(info.token_coverage or 0.0, 4),
+        "found": info.found,
+        "words": info.words,
+    }

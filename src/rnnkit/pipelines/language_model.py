@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,11 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import Config, resolve_config
 from ..errors import ConfigError, DataError, RunFolderError
 from ..training import checkpoint as ck
 from ..training.checkpoint import RunFolder
-from .common import begin_training, build_checked_model, check_trainable, device_name
+from .common import begin_training, build_checked_model, check_trainable, device_name, vectors_report
 
 
 @dataclass
@@ -41,7 +42,22 @@ class Corpora:
         return [i for seq in encoder.encode_many(texts) for i in (*seq, eos)]
 
 
-MAX_VALID_DOCUMENTS = 2000  # held out of a document set for validation, at most
+MAX_VALID_CHARS = 250_000  # held out of a document set for validation, at most (~50k words)
+
+
+def _held_out(texts: list[str], fraction: float) -> int:
+    """How many of the last ``texts`` to hold out: ``fraction`` of them, but no more than
+    :data:`MAX_VALID_CHARS` characters (evaluation is frequent and its cost grows with the text), at least 1.
+
+    >>> _held_out(["x" * 100] * 50, 0.1), _held_out(["x" * 100_000] * 50, 0.1)
+    (5, 2)
+    """
+    wanted = max(1, round(fraction * len(texts)))
+    held, chars = 0, 0
+    while held < wanted and (held == 0 or chars + len(texts[-held - 1]) <= MAX_VALID_CHARS):
+        chars += len(texts[-held - 1])
+        held += 1
+    return held
 
 
 def _lm_corpora(cfg: Config) -> Corpora:
@@ -50,7 +66,7 @@ def _lm_corpora(cfg: Config) -> Corpora:
     A running corpus (a ``.txt`` file, ``shakespeare``): validation is ``--valid``, else the corpus's own
     ``valid`` split, else the last ``valid_fraction`` of the text (moved back to a line start). A set of
     documents (a labelled dataset's texts, ``--unlabeled``): validation is ``--valid``, else a seeded
-    ``valid_fraction`` of the documents (at most :data:`MAX_VALID_DOCUMENTS`).
+    ``valid_fraction`` of the documents (at most :data:`MAX_VALID_CHARS` characters).
     """
     from ..data import companion_split, read_corpus
     from ..data.documents import is_document_set, read_documents, read_unlabeled
@@ -84,7 +100,7 @@ def _lm_corpora(cfg: Config) -> Corpora:
         valid = read_documents(d.valid, cols) if is_document_set(d.valid) else [read_corpus(d.valid)]
         sources["valid"] = d.valid
     else:
-        held = min(MAX_VALID_DOCUMENTS, max(1, round(d.valid_fraction * len(texts))))
+        held = _held_out(texts, d.valid_fraction)
         if held >= len(texts):
             raise DataError(f"{len(texts)} text(s) are too few to hold some out for validation; add --valid")
         texts, valid = texts[:-held], texts[-held:]
@@ -98,6 +114,7 @@ def _lm_corpora(cfg: Config) -> Corpora:
 
 def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks: Sequence[Any]) -> Path:
     from ..data import TextEncoder
+    from ..models.embedding import load_vectors_into, resolve_vectors, vectors_dim
     from ..models.language_model import LanguageModel
     from ..training.lm import LanguageModelTask, eval_batches, train_batches
     from ..training.loop import Trainer
@@ -109,15 +126,24 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
     d, t = cfg.data, cfg.train
     corpora = _lm_corpora(cfg)
     test_spec, sources = corpora.test_spec, corpora.sources
+    vectors = None if resume else resolve_vectors(cfg.model.vectors, d.tokenizer)
     if resume:
         encoder = TextEncoder.from_dict(run.read_json(ck.VOCAB))
     else:
         encoder = TextEncoder.fit(corpora.train, tokenizer=d.tokenizer, min_freq=d.min_freq,
                                   max_size=d.max_vocab, lm=True)  # fmt: skip
+        if vectors and (dim := vectors_dim(vectors)) != cfg.model.embed_dim:  # the vectors set the size
+            cfg = resolve_config(config_dict=cfg.to_dict(), overrides={"embed_dim": dim})
     task = LanguageModelTask(device, char_level=d.tokenizer == "char", ar=t.ar, tar=t.tar)
     check_trainable(lambda: LanguageModel.from_config(cfg.model, len(encoder)), device)
     set_seed(t.seed)
     model = LanguageModel.from_config(cfg.model, len(encoder))
+    vectors_info = None
+    if vectors:
+        specials = [i for i in (encoder.vocab.pad_id, encoder.vocab.unk_id, encoder.vocab.bos_id,
+                                encoder.vocab.eos_id) if i is not None]  # fmt: skip
+        counts = Counter(corpora.ids(encoder, corpora.train))
+        vectors_info = load_vectors_into(model.embedding, vectors, encoder.vocab.itos, specials, counts)
     trainer = Trainer(
         model,
         task,
@@ -154,6 +180,10 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
         best_valid=result.best_metrics,
         sources=sources,
     )
+    if vectors_info is not None:
+        report["vectors"] = vectors_report(vectors_info)
+    elif resume and run.exists(ck.REPORT) and "vectors" in (earlier := run.read_json(ck.REPORT)):
+        report["vectors"] = earlier["vectors"]
     run.write_json(ck.REPORT, report)
     plot_curves(trainer.state.history, run.file(ck.CURVES), loss_log=trainer.state.loss_log)
     return out_dir

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 
 LM_PRESET = "awd-lm"  # the language model stage's settings, before the classifier's own are applied
 PRETRAIN_FOLDER = "pretrain"  # the language model's run folder, inside the classifier's
-_SHARED_MODEL = ("cell", "embed_dim", "hidden_dim", "layers")  # the architecture both stages share
+_SHARED_MODEL = ("cell", "embed_dim", "hidden_dim", "layers", "vectors")  # the architecture both stages share
 _SHARED_DATA = ("data", "text_col", "unlabeled", "tokenizer", "min_freq", "max_vocab")
 _SHARED_TRAIN = ("seed", "threads", "device", "amp", "time_budget")
 
