@@ -13,6 +13,10 @@ And the label-scarce curve (``--curve``, Dai & Le's and ULMFiT's headline plot):
 1 %, 10 % and 100 % of the labelled rows (stratified, seeded), the rest of the training texts as
 unlabelled text for ``--pretrain``; ``default`` sees the labelled rows only.
 
+And the language models themselves (``--lm``): the ``awd-lm`` preset against the ``word-lm`` preset on the
+bundled Shakespeare text, the same training time (``--time-budget``) and the same vocabulary (every word),
+validation perplexity.
+
 Reports test accuracy and wall seconds of the whole ``rnnkit.train`` call (for ``--pretrain``, both stages).
 Run it alone (other PyTorch processes on the same cores slow it 3–10×)::
 
@@ -149,7 +153,30 @@ def curve(args, work: Path) -> list[dict]:
     return results
 
 
+def language_models(args, work: Path) -> list[dict]:
+    """``word-lm`` and ``awd-lm`` on Shakespeare at equal training time and vocabulary."""
+    results = []
+    for preset in ("word-lm", "awd-lm"):
+        options = dict(preset=preset, seed=args.seed, time_budget=args.time_budget, epochs=1000, min_freq=1,
+                       max_vocab=10**9, eval_every=100)  # fmt: skip
+        start = time.perf_counter()
+        run = rnnkit.train("shakespeare", out=work / preset, progress=False, **options)
+        report = json.loads((run / "report.json").read_text())
+        row = {"preset": preset, "perplexity": round(report["perplexity"], 1), "vocab": report["vocab_size"],
+               "steps": report["steps"], "epochs": report["epochs"], "train_seconds": report["train_seconds"],
+               "seconds": round(time.perf_counter() - start, 1),
+               "parameters": report["parameters"]}  # fmt: skip
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        results.append(row)
+    return results
+
+
 def table(results: list[dict], key: str) -> str:
+    if key == "preset":
+        lines = ["| preset | valid perplexity | vocabulary | steps | epochs | training s |", "|" + "---|" * 6]
+        lines += [f"| {r['preset']} | {r['perplexity']} | {r['vocab']:,} | {r['steps']:,} | "
+                  f"{r['epochs']:.2f} | {r['train_seconds']:.0f} |" for r in results]  # fmt: skip
+        return "\n".join(lines)
     lines = [f"| {key} | config | test accuracy | s | LM perplexity | LM s | mix |", "|" + "---|" * 7]
     for r in results:
         where = r[key] if key == "dataset" else f"{r['fraction']:.0%} ({r['labelled']:,} rows)"
@@ -163,6 +190,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS), type=lambda s: s.split(","))
     parser.add_argument("--configs", default=",".join(CONFIGS), type=lambda s: s.split(","))
     parser.add_argument("--curve", action="store_true", help="the AG News label curve instead of the suite")
+    parser.add_argument("--lm", action="store_true", help="awd-lm against word-lm on Shakespeare instead")
     parser.add_argument("--fractions", default=",".join(map(str, FRACTIONS)),
                         type=lambda s: [float(x) for x in s.split(",")])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
@@ -173,14 +201,16 @@ def main() -> None:
         args.time_budget = 120.0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results = curve(args, work) if args.curve else suite(args, work)
-    out = ROOT / "benchmarks" / "results" / ("pretrain_curve.json" if args.curve else "pretrain.json")
+        mode = "curve" if args.curve else "lm" if args.lm else "suite"
+        results = {"curve": curve, "lm": language_models, "suite": suite}[mode](args, work)
+    name = {"curve": "pretrain_curve.json", "lm": "pretrain_lm.json", "suite": "pretrain.json"}[mode]
+    out = ROOT / "benchmarks" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "rnnkit": rnnkit.__version__, "python": platform.python_version(),
             "threads": torch.get_num_threads(), "time_budget": args.time_budget,
             "seed": args.seed}  # fmt: skip
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    print(table(results, "fraction" if args.curve else "dataset"))
+    print(table(results, {"curve": "fraction", "lm": "preset", "suite": "dataset"}[mode]))
 
 
 if __name__ == "__main__":

@@ -103,28 +103,35 @@ def test_pretrain_trains_an_awd_lstm_language_model_on_texts_and_unlabeled_text(
 def test_init_from_a_language_model_keeps_known_words_vectors_exactly(lm_run, data, tmp_path):
     from safetensors.torch import load_file
 
+    from rnnkit.models.embedding import read_vectors, resolve_vectors
+
     train, test, _ = data
-    extra = write_csv(tmp_path / "extra.csv", [*texts(30, seed=1), ("sport", "quokka goal"),
-                                                 ("food", "quokka soup")])  # fmt: skip
+    extra = write_csv(tmp_path / "extra.csv", [*texts(30, seed=1), ("sport", "quokkaa goal giraffe"),
+                                                 ("food", "quokkaa soup giraffe")])  # fmt: skip
     out = tmp_path / "clf"
     result = invoke("train", "--data", extra, "--test", test, "--init-from", lm_run, "--out", out, "--quiet",
                     "--preset", "ulmfit", *options(TINY_CLF), "--lr", "1e-12")  # fmt: skip
     assert result.exit_code == 0, result.output
     lm_itos = json.loads((lm_run / "vocab.json").read_text())["vocab"]["itos"]
     itos = json.loads((out / "vocab.json").read_text())["vocab"]["itos"]
-    assert itos[:2] == ["<pad>", "<unk>"] and itos[2:-1] == lm_itos[4:] and itos[-1] == "quokka"
+    assert itos[:2] == ["<pad>", "<unk>"] and itos[2:-2] == lm_itos[4:]
+    assert itos[-2:] == ["giraffe", "quokkaa"]  # training words the language model lacks
     lm, clf = load_file(lm_run / "model.safetensors"), load_file(out / "model.safetensors")
     for word in ("goal", "zebra", "soup"):
         here, there = itos.index(word), lm_itos.index(word)
         assert torch.allclose(clf["embedding.weight"][here], lm["embedding.weight"][there], atol=1e-6)
-    new_row = clf["embedding.weight"][itos.index("quokka")]
-    assert torch.allclose(new_row, lm["embedding.weight"][4:].mean(0), atol=1e-5)  # a new word: the mean
+    new_row = clf["embedding.weight"][itos.index("quokkaa")]
+    assert torch.allclose(new_row, lm["embedding.weight"][4:].mean(0), atol=1e-5)  # a new word: the mean …
+    glove = read_vectors(resolve_vectors("auto", "basic_english"), ["giraffe"])["giraffe"]
+    giraffe = clf["embedding.weight"][itos.index("giraffe")]
+    assert torch.allclose(giraffe, glove.float(), atol=1e-6)  # … or GloVe's, where the LM started from GloVe
     assert clf["embedding.weight"][0].abs().sum() == 0  # <pad> stays zero
     assert torch.allclose(clf["encoder.weight_hh_l0"], lm["encoder.weight_hh_l0"], atol=1e-6)
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["model"]["bidirectional"] is False and config["train"]["pretrain"] is False
     report = json.loads((out / "report.json").read_text())
-    assert report["pretrained"]["words_new"] == 1 and report["sources"]["init_from"] == str(lm_run)
+    assert report["pretrained"]["words_new"] == 2 and report["pretrained"]["words_from_vectors"] == 1
+    assert report["sources"]["init_from"] == str(lm_run)
 
 
 def test_pretrain_then_init_from_then_predict_through_the_cli(lm_run, data, tmp_path):

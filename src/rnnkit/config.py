@@ -160,8 +160,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         cell="lstm", embed_dim=256, hidden_dim=256, layers=1, bidirectional=False, pool="concat", dropout=0.3,
         embed_dropout=0.05, input_dropout=0.2, weight_drop=0.2, locked_dropout=True, batch_size=64, lr=4e-3,
         schedule="slanted", warmup=0.1, weight_decay=0.01, lr_decay=0.38, unfreeze=0.3, epochs=0, patience=3,
-        bucket=True, max_len=None, chunk_len=70, time_budget=120.0, vectors="auto", ngrams=True, pretrain=True,
-        min_freq=2,
+        bucket=True, max_len=None, chunk_len=70, time_budget=120.0, vectors="auto", ngrams=True, min_freq=2,
+        pretrain=True,
     ),
     "awd-lm": dict(  # word-level AWD-LSTM language model (rnnkit pretrain): locked dropout, DropConnect, AR
         task="lm", data="shakespeare", tokenizer="basic_english", cell="lstm", embed_dim=256, hidden_dim=256,

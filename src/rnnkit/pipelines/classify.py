@@ -294,10 +294,13 @@ def train_classifier(
     dist = distributed.current()  # set in one of several processes (rnnkit.training.distributed)
     pretrained = None
     if cfg.train.pretrain and not resume and init_from is None:
+        from ..api import read_config
+        from .init_from import with_source_settings
         from .pretrain import pretrain
 
         lm_folder, pretrained = pretrain(cfg, out_dir, callbacks)
         init_from = str(lm_folder)
+        cfg = with_source_settings(cfg, read_config(RunFolder(lm_folder)), {})  # e.g. the vectors' size
     notify(callbacks, "on_stage", f"reading {cfg.data.data}")
     source = None
     if init_from is not None and not resume:

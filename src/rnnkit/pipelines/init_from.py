@@ -119,7 +119,9 @@ def copy_language_model(model: torch.nn.Module, source: Any, encoder) -> dict[st
     """Copy a language model's embedding (mapped by word) and recurrent layers into a new classifier.
 
     Words of ``encoder`` that the language model knows get its vector exactly; the others (and ``<unk>``)
-    the mean of its word vectors; ``<pad>`` stays zero. Returns what was copied, for the report.
+    the mean of its word vectors — or, when the language model's embedding started from pretrained vectors
+    (``--vectors``), their vector from that file, in the same space; ``<pad>`` stays zero. Returns what was
+    copied, for the report.
     """
     lm = source.model
     lm_stoi = source.encoder.vocab.stoi
@@ -133,6 +135,9 @@ def copy_language_model(model: torch.nn.Module, source: Any, encoder) -> dict[st
         weight = model.embedding.weight
         weight.copy_(mean.expand_as(weight))
         weight[found] = lm_weight[index[found]]
+        from_file = _vectors_for_new_words(source, encoder.vocab.itos, found, weight.shape[1])
+        for i, vector in from_file.items():
+            weight[i] = vector
         weight[encoder.vocab.pad_id].zero_()
         target = model.encoder.state_dict()
         for name, tensor in lm.encoder.state_dict().items():
@@ -140,7 +145,19 @@ def copy_language_model(model: torch.nn.Module, source: Any, encoder) -> dict[st
                 raise RunFolderError(f"--init-from: the language model's encoder.{name} does not fit")
             target[name].copy_(tensor)
     return {"words_from_lm": int(found.sum()), "words_new": int((~found).sum()) - 2,
-            "layers": lm.encoder.num_layers}  # fmt: skip
+            "words_from_vectors": len(from_file), "layers": lm.encoder.num_layers}  # fmt: skip
+
+
+def _vectors_for_new_words(source: Any, itos: list[str], found: torch.Tensor, dim: int) -> dict[int, Any]:
+    """``{row: vector}`` from the vectors file the language model's embedding started from, for the words it
+    does not know (none if it started from random vectors, or the file's size differs)."""
+    from ..models.embedding import read_vectors, resolve_vectors, vectors_dim
+
+    path = resolve_vectors(source.config.model.vectors, source.config.data.tokenizer)
+    if path is None or vectors_dim(path) != dim:
+        return {}
+    new = {itos[i]: i for i in range(2, len(itos)) if not found[i]}
+    return {new[w]: v for w, v in read_vectors(path, list(new)).items()}
 
 
 def source_vocabulary(source: Any, train_labels: list[str]):
