@@ -132,6 +132,8 @@ def split_labels(train_spec: Path, fraction: float, seed: int, work: Path) -> tu
 
 
 def curve(args, work: Path) -> list[dict]:
+    """The label curve; the labelled rows are drawn with ``--seed`` and each run trains with every seed of
+    ``--train-seeds`` (the spread of one split's runs)."""
     train_spec, test_spec = DATASETS["ag_news"]
     results = []
     for fraction in args.fractions:
@@ -140,16 +142,17 @@ def curve(args, work: Path) -> list[dict]:
         for config in args.configs:
             if config == "unlabeled" and unlabeled is None:
                 continue
-            options = dict(seed=args.seed, time_budget=args.time_budget)
-            if config != "default":
-                options["pretrain"] = True
-            if config == "unlabeled":
-                options["unlabeled"] = str(unlabeled)
-            folder = work / f"ag_{fraction:g}_{config}"
-            row = {"fraction": fraction, "labelled": n, "config": config,
-                   **train(labelled, test_spec, folder, **options)}  # fmt: skip
-            print(json.dumps(row), file=sys.stderr, flush=True)
-            results.append(row)
+            for seed in args.train_seeds or [args.seed]:
+                options = dict(seed=seed, time_budget=args.time_budget)
+                if config != "default":
+                    options["pretrain"] = True
+                if config == "unlabeled":
+                    options["unlabeled"] = str(unlabeled)
+                folder = work / f"ag_{fraction:g}_{config}_{seed}"
+                row = {"fraction": fraction, "labelled": n, "config": config, "seed": seed,
+                       **train(labelled, test_spec, folder, **options)}  # fmt: skip
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                results.append(row)
     return results
 
 
@@ -179,7 +182,7 @@ def table(results: list[dict], key: str) -> str:
         return "\n".join(lines)
     lines = [f"| {key} | config | test accuracy | s | LM perplexity | LM s | mix |", "|" + "---|" * 7]
     for r in results:
-        where = r[key] if key == "dataset" else f"{r['fraction']:.0%} ({r['labelled']:,} rows)"
+        where = r[key] if key == "dataset" else f"{r['fraction']:.0%} ({r['labelled']:,} rows) s{r['seed']}"
         lines.append(f"| {where} | {r['config']} | {r['accuracy']:.3f} | {r['seconds']:.0f} | "
                      f"{r['lm_perplexity'] or '–'} | {r['lm_seconds'] or '–'} | {r['mix']} |")  # fmt: skip
     return "\n".join(lines)
@@ -194,6 +197,8 @@ def main() -> None:
     parser.add_argument("--fractions", default=",".join(map(str, FRACTIONS)),
                         type=lambda s: [float(x) for x in s.split(",")])  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-seeds", default=None, type=lambda s: [int(x) for x in s.split(",")],
+                        help="--curve: train every configuration with each seed (default: --seed)")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="seconds per stage (default: the recipes' own, 120)")  # fmt: skip
     args = parser.parse_args()

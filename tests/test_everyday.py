@@ -4,26 +4,9 @@ progress that fits where it runs, bad options as one line, umask, threads, ports
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from rnnkit.cli import cli
+from cli_helpers import invoke, one_line_error, option_args
 from tiny_text import TINY, write_splits
-
-
-def invoke(*args, input=None, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
-
-
-def option_args(settings):
-    return [a for k, v in settings.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr
-    assert err.count("\n") == 1 and err.startswith("rnnkit: error: "), err
-    for needle in needles:
-        assert needle in err, err
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from rnnkit.cli import cli
+from cli_helpers import invoke, one_line_error
+from cli_helpers import option_args as options
 from rnnkit.config import resolve_config
 from tiny_text import texts, write_csv, write_splits
 
@@ -15,22 +15,6 @@ from tiny_text import texts, write_csv, write_splits
 TINY_LM = {"embed_dim": 8, "hidden_dim": 8, "batch_size": 4, "bptt": 8, "max_steps": 6, "eval_every": 3,
            "threads": 1, "device": "cpu", "min_freq": 1}  # fmt: skip
 TINY_CLF = {"max_steps": 4, "threads": 1, "device": "cpu", "batch_size": 8}
-
-
-def invoke(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def options(settings):
-    return [a for k, v in settings.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr
-    assert err.count("\n") == 1 and err.startswith("rnnkit: error: "), err
-    for needle in needles:
-        assert needle in err, err
 
 
 @pytest.fixture(scope="module")
@@ -181,17 +165,16 @@ def test_bad_pretraining_inputs_exit_2_with_one_line(args, needles, lm_run, data
     assert not (tmp_path / "out" / "config.json").exists()
 
 
-def test_a_classifier_run_given_to_pretrain_as_lm_source_is_refused(data, tmp_path):
+def test_a_classifier_and_a_language_model_are_not_mistaken_for_each_other(data, tmp_path):
     train, _, _ = data
     clf = tmp_path / "clf"
     assert invoke("train", "--data", train, "--out", clf, "--preset", "none", "--quiet", *options(TINY_CLF),
                   "--embed-dim", 8, "--hidden-dim", 8).exit_code == 0  # fmt: skip
     lm = tmp_path / "lm"
     assert invoke("pretrain", "--data", train, "--out", lm, "--quiet", *options(TINY_LM)).exit_code == 0
-    one_line_error(invoke("generate", clf, "--length", 3), "classifier")  # and the other way round …
-    # … an LM is not a classifier to fine-tune with new labels: its rows are words, not classes
+    one_line_error(invoke("generate", clf, "--length", 3), "classifier")  # a classifier does not generate …
     result = invoke("predict", lm, "--text", "goal")
-    assert result.exit_code == 2 and "language model" in result.stderr
+    assert result.exit_code == 2 and "language model" in result.stderr  # … a language model does not label
 
 
 # --- models ---------------------------------------------------------------------------------------------

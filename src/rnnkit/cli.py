@@ -257,8 +257,8 @@ def _config_options(command):
 @cli.command("train")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="JSON settings file (or a run's config.json).")  # fmt: skip
-@click.option("--preset", help="Start from a preset: lesson-rnn, lesson-lstm, lesson-lstm-packed, default; "
-                                "char-lm, word-lm (language models).")  # fmt: skip
+@click.option("--preset", help="Start from a preset: lesson-rnn, lesson-lstm, lesson-lstm-packed, default, "
+                                "ulmfit; char-lm, word-lm, awd-lm (language models).")  # fmt: skip
 @click.option("--task", type=click.Choice(["classify", "lm"]),
               help="What to train: a classifier, or a language model (lm; starts from the char-lm preset "
                    "unless --preset says otherwise). [default: classify]")  # fmt: skip

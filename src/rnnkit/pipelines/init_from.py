@@ -68,12 +68,7 @@ def with_source_settings(cfg: Config, source_cfg: Config, given: dict[str, Any])
         return _with_language_model(cfg, source_cfg, given)
     model = dataclasses.asdict(source_cfg.model)
     kept = {**model, **{k: getattr(source_cfg.data, k) for k in _KEPT_DATA}}
-    differ = [k for k, v in given.items() if k in kept and v is not None and v != kept[k]]
-    if differ:
-        raise ConfigError(
-            f"--init-from keeps the source run's model and vocabulary; these settings differ from it: "
-            f"{', '.join(sorted(differ))}"
-        )
+    _check_given(given, kept, "--init-from keeps the source run's model and vocabulary")
     settings = cfg.to_dict()
     settings["model"] = model
     settings["data"].update({k: kept[k] for k in _KEPT_DATA})
@@ -83,18 +78,21 @@ def with_source_settings(cfg: Config, source_cfg: Config, given: dict[str, Any])
 def _with_language_model(cfg: Config, source_cfg: Config, given: dict[str, Any]) -> Config:
     kept = {k: getattr(source_cfg.model, k) for k in _LM_ARCHITECTURE}
     kept.update(bidirectional=False, vectors=None, tokenizer=source_cfg.data.tokenizer)
-    differ = [k for k, v in given.items() if k in kept and v is not None and v != kept[k]]
-    if differ:
-        raise ConfigError(
-            f"--init-from a language model keeps its tokenizer and architecture (one direction, its own "
-            f"embeddings); these settings differ from it: {', '.join(sorted(differ))}"
-        )
+    _check_given(given, kept, "--init-from a language model keeps its tokenizer and architecture (one "
+                 "direction, its own embeddings)")  # fmt: skip
     settings = cfg.to_dict()
     settings["model"].update({k: kept[k] for k in (*_LM_ARCHITECTURE, "bidirectional", "vectors")})
     settings["data"]["tokenizer"] = kept["tokenizer"]
     if settings["model"]["freeze_vectors"]:
         raise ConfigError("--freeze-vectors does not apply to --init-from a language model")
     return resolve_config(config_dict=settings)
+
+
+def _check_given(given: dict[str, Any], kept: dict[str, Any], what: str) -> None:
+    """ConfigError naming the settings given explicitly that differ from what the source fixes."""
+    differ = [k for k, v in given.items() if k in kept and v is not None and v != kept[k]]
+    if differ:
+        raise ConfigError(f"{what}; these settings differ from it: {', '.join(sorted(differ))}")
 
 
 def lm_vocabulary(lm_encoder, train_texts: list[str], min_freq: int = 1):
