@@ -78,7 +78,8 @@ def test_pretrain_trains_an_awd_lstm_language_model_on_texts_and_unlabeled_text(
     model = config["config"]["model"]
     assert model["locked_dropout"] and model["weight_drop"] > 0 and config["config"]["train"]["ar"] > 0
     report = json.loads((lm_run / "report.json").read_text())
-    assert report["perplexity"] > 1 and report["tied_weights"]
+    assert report["perplexity"] > 1 and report["tied_weights"]  # GloVe 50-d, hidden 8: through a projection
+    assert report["vectors"]["found"] > 20 and config["config"]["model"]["embed_dim"] == 50
     assert "unlabeled.txt (60 texts)" in report["sources"]["unlabeled"]
     vocab = json.loads((lm_run / "vocab.json").read_text())["vocab"]["itos"]
     assert "zebra" in vocab and "goal" in vocab  # words of the unlabeled and of the labelled texts
