@@ -146,6 +146,25 @@ def test_pretrain_flag_runs_both_stages_in_one_run(data, tmp_path):
     assert report["pretrained"]["words_from_lm"] > 20
 
 
+def test_a_pretrain_run_stopped_in_its_language_model_stage_can_be_started_again(lm_run, data, tmp_path):
+    """Regression: a --pretrain run interrupted while its language model trained left only <out>/pretrain/,
+    and the same command then refused the folder as "not an rnnkit run folder"."""
+    import shutil
+
+    train, _, _ = data
+    out = tmp_path / "again"
+    shutil.copytree(lm_run, out / "pretrain")  # what the first stage leaves: an LM run folder, nothing else
+    shared = {k: v for k, v in TINY_LM.items() if k not in ("batch_size", "bptt", "max_steps", "eval_every")}
+    result = invoke("train", "--data", train, "--pretrain", "--out", out, "--quiet", *options(shared),
+                    "--max-steps", 2)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["config"]["preset"] == "ulmfit"
+    (tmp_path / "other" / "pretrain").mkdir(parents=True)
+    (tmp_path / "other" / "pretrain" / "notes.txt").write_text("mine", encoding="utf-8")
+    one_line_error(invoke("train", "--data", train, "--pretrain", "--out", tmp_path / "other", "--quiet"),
+                   "not an rnnkit run folder")  # someone else's files are never replaced
+
+
 @pytest.mark.parametrize(
     "args, needles",
     [

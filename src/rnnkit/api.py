@@ -189,8 +189,8 @@ def _absolute_paths(cfg: Config, config_folder: Path | None, given: dict[str, An
 def _check_replaceable(out_dir: Path) -> None:
     """A new run may replace an rnnkit run folder or fill an empty (or missing) folder, nothing else.
     A folder holding only the temp files of a run killed while writing its first file counts as empty."""
-    if not out_dir.is_dir() or all(_is_leftover(p) for p in out_dir.iterdir()):
-        return
+    if not out_dir.is_dir() or all(_is_leftover(p) or _is_pretrain_stage(p) for p in out_dir.iterdir()):
+        return  # empty, or what a --pretrain run stopped in its language-model stage left
     try:
         raw = RunFolder(out_dir).read_json(ck.CONFIG) if is_run(out_dir) else None
     except RunFolderError:
@@ -207,6 +207,21 @@ def _is_leftover(path: Path) -> bool:
     names = (ck.CONFIG, ck.VOCAB, ck.LABELS, ck.WEIGHTS, ck.TRAINER_STATE, ck.METRICS, ck.REPORT)
     prefixes = tuple(f".{n}." for n in names)
     return path.is_file() and path.name.endswith(".tmp") and path.name.startswith(prefixes)
+
+
+def _is_pretrain_stage(path: Path) -> bool:
+    """Whether ``path`` is the language-model run folder of a ``--pretrain`` run (``<out>/pretrain``)."""
+    from .pipelines.pretrain import PRETRAIN_FOLDER
+
+    if path.name != PRETRAIN_FOLDER or not path.is_dir():
+        return False
+    if not any(path.iterdir()) or all(_is_leftover(p) for p in path.iterdir()):
+        return True
+    try:
+        raw = RunFolder(path).read_json(ck.CONFIG) if is_run(path) else None
+    except RunFolderError:
+        return False
+    return isinstance(raw, dict) and raw.get("task") == "lm"
 
 
 def _value(cfg: Config, name: str) -> Any:
