@@ -40,11 +40,6 @@ def recurrent_layer(
     from .. import nn as rnn  # the package's own layers (PyTorch-compatible parameters)
 
     layer = {"rnn": rnn.RNN, "lstm": rnn.LSTM, "gru": rnn.GRU}[cell]
-    extra = {}
-    if weight_drop:
-        extra["weight_drop"] = weight_drop
-    if locked_dropout:
-        extra["locked_dropout"] = True
     return layer(
         input_size,
         hidden_size,
@@ -52,7 +47,8 @@ def recurrent_layer(
         bidirectional=bidirectional,
         dropout=dropout if layers > 1 else 0.0,
         batch_first=True,
-        **extra,
+        weight_drop=weight_drop,
+        locked_dropout=locked_dropout,
     )
 
 

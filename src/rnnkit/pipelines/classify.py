@@ -176,9 +176,7 @@ def _vocabulary(cfg: Config, splits: Splits, run: RunFolder, resume: bool):
         texts = [e.text for e in splits.train]
         d = cfg.data
         encoder = TextEncoder.fit(texts, tokenizer=d.tokenizer, min_freq=d.min_freq, max_size=d.max_vocab)
-        labels = LabelEncoder().fit(e.label for e in splits.train)
-        if len(labels) < 2:
-            raise DataError(f"classification needs at least 2 labels in training, got {labels.names}")
+        labels = _fit_labels(splits)
         vectors = resolve_vectors(cfg.model.vectors, d.tokenizer)
         if vectors and (dim := vectors_dim(vectors)) != cfg.model.embed_dim:  # the vectors set the size
             cfg = resolve_config(config_dict=cfg.to_dict(), overrides={"embed_dim": dim})
@@ -406,16 +404,22 @@ def train_classifier(
 def _source_vocabulary(source, cfg: Config, splits: Splits):
     """``(encoder, labels)`` of a run started from ``source``: a classifier's vocabulary and labels, or a
     language model's vocabulary with the training words it lacks and the training data's labels."""
-    from ..data import LabelEncoder
     from .init_from import lm_vocabulary, source_vocabulary
 
     if source.config.task != "lm":
         return source_vocabulary(source, [e.label for e in splits.train])
     encoder, _ = lm_vocabulary(source.encoder, [e.text for e in splits.train], cfg.data.min_freq)
+    return encoder, _fit_labels(splits)
+
+
+def _fit_labels(splits: Splits):
+    """The training split's labels, sorted; a :class:`DataError` if there are fewer than two."""
+    from ..data import LabelEncoder
+
     labels = LabelEncoder().fit(e.label for e in splits.train)
     if len(labels) < 2:
         raise DataError(f"classification needs at least 2 labels in training, got {labels.names}")
-    return encoder, labels
+    return labels
 
 
 def _task(cfg: Config, data: Encoded, device: torch.device):

@@ -138,16 +138,17 @@ def train_language_model(cfg: Config, out_dir: Path, *, resume: bool, callbacks:
     check_trainable(lambda: LanguageModel.from_config(cfg.model, len(encoder)), device)
     set_seed(t.seed)
     model = LanguageModel.from_config(cfg.model, len(encoder))
+    train_ids = corpora.ids(encoder, corpora.train)
     vectors_info = None
     if vectors:
         specials = [i for i in (encoder.vocab.pad_id, encoder.vocab.unk_id, encoder.vocab.bos_id,
                                 encoder.vocab.eos_id) if i is not None]  # fmt: skip
-        counts = Counter(corpora.ids(encoder, corpora.train))
+        counts = Counter(train_ids)
         vectors_info = load_vectors_into(model.embedding, vectors, encoder.vocab.itos, specials, counts)
     trainer = Trainer(
         model,
         task,
-        train_batches(corpora.ids(encoder, corpora.train), t.batch_size, t.bptt, path=sources["train"]),
+        train_batches(train_ids, t.batch_size, t.bptt, path=sources["train"]),
         eval_batches(corpora.ids(encoder, corpora.valid), t.batch_size, t.bptt, path=sources["valid"]),
         config=t,
         out_dir=out_dir,
